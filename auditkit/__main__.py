@@ -1,0 +1,5 @@
+"""``python -m auditkit`` runs the command line."""
+
+from auditkit.cli import main
+
+main()
