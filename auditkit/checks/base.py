@@ -113,6 +113,14 @@ class Check(ABC):
             check=self.id, status="skipped", reason=reason, config=self.config.model_dump()
         )
 
+    def models(self) -> list[dict[str, Any]]:
+        """Models this check used in its last run (name, version, sha256 of weights).
+
+        The pipeline records them in manifest.json, so an auditor knows exactly which
+        weights produced the numbers. Checks that use no model return an empty list.
+        """
+        return []
+
     @abstractmethod
     def run(self, context: CheckContext) -> CheckResult:
         """Compute the check's metrics, per-record results and evidence."""
