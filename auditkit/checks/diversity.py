@@ -15,6 +15,7 @@ gates on: "synthetic distinct-2 is 0.83x the real notes'".
 from __future__ import annotations
 
 import bisect
+import functools
 import gzip
 import math
 from collections import Counter
@@ -152,36 +153,83 @@ def profile_batch(args: tuple[Sequence[str], int, int, int]) -> list[Profile]:
 
 
 # ---------------------------------------------------------------------------------------
-# Corpus-level statistics over lists of word sequences.
+# Corpus-level statistics. Docs are arrays of integer word ids (see ``as_id_arrays``); the
+# n-gram statistics are vectorised with numpy because they run once per group per draw.
+
+Docs = Sequence[Any]  # sequences of words, or numpy arrays of word ids
+
+#: Odd 64-bit multiplier of the polynomial n-gram hash (wraps mod 2**64).
+_GRAM_MULT = 0x9E3779B97F4A7C15
 
 
-def distinct_n(docs: Sequence[Sequence[str]], n: int) -> float | None:
-    """Unique n-grams / total n-grams over all docs (Li et al., 2016); None if no n-grams."""
-    seen: set[tuple[str, ...]] = set()
-    total = 0
+def as_id_arrays(docs: Docs) -> list[Any]:
+    """Map docs of words to int64 id arrays (arrays pass through unchanged)."""
+    import numpy as np
+
+    vocab: dict[str, int] = {}
+    out = []
     for doc in docs:
-        for g in ngrams(doc, n):
-            seen.add(g)
-            total += 1
-    return len(seen) / total if total else None
+        if isinstance(doc, np.ndarray):
+            out.append(doc)
+        else:
+            out.append(
+                np.fromiter(
+                    (vocab.setdefault(w, len(vocab)) for w in doc), np.int64, count=len(doc)
+                )
+            )
+    return out
 
 
-def mattr(doc: Sequence[str], window: int) -> float | None:
-    """Moving-average type-token ratio (Covington & McFall, 2010); plain TTR if shorter."""
-    if not doc:
+def _gram_hashes(ids: Any, n: int) -> Any:
+    """One uint64 per n-gram of an id array (a polynomial hash; collisions ~ 2**-64)."""
+    import numpy as np
+
+    count = len(ids) - n + 1
+    if count <= 0:
+        return np.empty(0, dtype=np.uint64)
+    h = np.zeros(count, dtype=np.uint64)
+    ids = ids.astype(np.uint64) + np.uint64(1)
+    with np.errstate(over="ignore"):
+        for k in range(n):
+            h = h * np.uint64(_GRAM_MULT) + ids[k : k + count]
+    return h
+
+
+def distinct_n(docs: Docs, n: int) -> float | None:
+    """Unique n-grams / total n-grams over all docs (Li et al., 2016); None if no n-grams."""
+    import numpy as np
+
+    grams = [_gram_hashes(d, n) for d in as_id_arrays(docs)]
+    total = sum(len(g) for g in grams)
+    return len(np.unique(np.concatenate(grams))) / total if total else None
+
+
+def mattr(doc: Any, window: int) -> float | None:
+    """Moving-average type-token ratio (Covington & McFall, 2010); plain TTR if shorter.
+
+    Summed over all windows, the number of distinct words equals the number of (window,
+    position) pairs where the position holds the first occurrence of its word inside the
+    window; that count has a closed form per position given the previous occurrence of
+    the same word, so no window is materialised.
+    """
+    import numpy as np
+
+    (ids,) = as_id_arrays([doc])
+    length = len(ids)
+    if length == 0:
         return None
-    if len(doc) <= window:
-        return len(set(doc)) / len(doc)
-    counts = Counter(doc[:window])
-    total = len(counts)
-    for i in range(window, len(doc)):
-        out, new = doc[i - window], doc[i]
-        counts[out] -= 1
-        if counts[out] == 0:
-            del counts[out]
-        counts[new] += 1
-        total += len(counts)
-    return total / ((len(doc) - window + 1) * window)
+    if length <= window:
+        return len(np.unique(ids)) / length
+    order = np.argsort(ids, kind="stable")
+    prev = np.full(length, -1, dtype=np.int64)
+    same = ids[order[1:]] == ids[order[:-1]]
+    prev[order[1:][same]] = order[:-1][same]
+    pos = np.arange(length)
+    last_start = length - window
+    lo = np.maximum(prev + 1, pos - window + 1)
+    hi = np.minimum(pos, last_start)
+    firsts = np.clip(hi - lo + 1, 0, None).sum()
+    return float(firsts) / ((last_start + 1) * window)
 
 
 def compression_ratio(texts: Sequence[str]) -> float | None:
@@ -192,43 +240,62 @@ def compression_ratio(texts: Sequence[str]) -> float | None:
     return len(raw) / len(gzip.compress(raw, compresslevel=9, mtime=0))
 
 
-def self_bleu(docs: Sequence[Sequence[str]], max_order: int = 4) -> float | None:
+def _clipped_counts(arrays: Sequence[Any], n: int) -> tuple[Any, Any]:
+    """Per doc: n-grams matched in the other docs (clipped) and n-grams in total.
+
+    For each n-gram only the largest and second-largest count over all docs matter: a
+    doc's best reference count is the largest count among the *other* docs.
+    """
+    import numpy as np
+
+    grams = [_gram_hashes(a, n) for a in arrays]
+    doc = np.repeat(np.arange(len(arrays)), [len(g) for g in grams])
+    total = np.bincount(doc, minlength=len(arrays))
+    if not len(doc):
+        return np.zeros(len(arrays)), total
+    keys, inverse = np.unique(
+        np.stack([np.concatenate(grams), doc.astype(np.uint64)]), axis=1, return_inverse=True
+    )
+    counts = np.bincount(inverse.ravel())
+    gram, owner = keys[0], keys[1].astype(np.int64)
+    order = np.lexsort((-counts, gram))  # per gram, largest count first
+    gram, owner, counts = gram[order], owner[order], counts[order]
+    first = np.r_[True, gram[1:] != gram[:-1]]
+    group = np.cumsum(first) - 1
+    starts = np.flatnonzero(first)
+    top = counts[starts]
+    top_owner = owner[starts]
+    has_second = np.r_[starts[1:], len(gram)] - starts > 1
+    second = np.where(has_second, counts[np.minimum(starts + 1, len(gram) - 1)], 0)
+    ref_max = np.where(owner == top_owner[group], second[group], top[group])
+    correct = np.bincount(owner, weights=np.minimum(counts, ref_max), minlength=len(arrays))
+    return correct, total
+
+
+def self_bleu(docs: Docs, max_order: int = 4) -> float | None:
     """Mean sentence-BLEU of each doc against all the others as references (Zhu et al., 2018).
 
-    The clipped n-gram counts are computed in one pass (for each n-gram, the largest and
-    second-largest count over the docs), so the cost is linear in the sample, not
-    quadratic; the BLEU formula, smoothing and brevity penalty are sacrebleu's own
-    (``BLEU.compute_bleu``, exp smoothing, effective order, as ``sentence_bleu``).
+    The clipped n-gram counts are computed in one vectorised pass (for each n-gram, the
+    largest and second-largest count over the docs), so the cost is linear in the sample,
+    not quadratic; the BLEU formula, smoothing and brevity penalty are sacrebleu's own
+    (``BLEU.compute_bleu`` with exp smoothing and effective order, as ``sentence_bleu``).
     """
     from sacrebleu.metrics import BLEU
 
     if len(docs) < 2:
         return None
-    counts = [Counter(g for n in range(1, max_order + 1) for g in ngrams(d, n)) for d in docs]
-    best: dict[tuple[str, ...], tuple[int, int, int]] = {}  # gram -> (top, owner, second)
-    for owner, c in enumerate(counts):
-        for g, k in c.items():
-            top, top_owner, second = best.get(g, (0, -1, 0))
-            if k > top:
-                best[g] = (k, owner, top)
-            elif k > second:
-                best[g] = (top, top_owner, k)
-    lengths = [len(d) for d in docs]
+    arrays = as_id_arrays(docs)
+    stats = [_clipped_counts(arrays, n) for n in range(1, max_order + 1)]
+    lengths = [len(a) for a in arrays]
+    ordered = sorted(lengths)
     scores = []
-    for i, c in enumerate(counts):
-        correct = [0] * max_order
-        total = [0] * max_order
-        for g, k in c.items():
-            top, owner, second = best[g]
-            ref_max = second if owner == i else top
-            correct[len(g) - 1] += min(k, ref_max)
-            total[len(g) - 1] += k
-        hyp_len = lengths[i]
-        others = lengths[:i] + lengths[i + 1 :]
+    for i, hyp_len in enumerate(lengths):
+        others = list(ordered)
+        others.remove(hyp_len)
         ref_len = min(others, key=lambda r: (abs(r - hyp_len), r))
         score = BLEU.compute_bleu(
-            correct,
-            total,
+            [int(c[i]) for c, _ in stats],
+            [int(t[i]) for _, t in stats],
             hyp_len,
             ref_len,
             smooth_method="exp",
@@ -263,6 +330,15 @@ def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
     return len(a & b) / len(a | b)
 
 
+@functools.cache
+def _lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """Return datasketch's optimal (bands, rows) for a threshold (a slow integration: cached)."""
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return lsh.b, lsh.r
+
+
 def near_duplicates(
     profiles: Sequence[Profile], threshold: float, num_perm: int
 ) -> tuple[list[int], list[tuple[int, float]]]:
@@ -276,7 +352,7 @@ def near_duplicates(
     n = len(profiles)
     uf = _UnionFind(n)
     best: list[tuple[int, float]] = [(-1, 0.0)] * n
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    lsh = MinHashLSH(num_perm=num_perm, params=_lsh_bands(threshold, num_perm))
     for i, p in enumerate(profiles):
         mh = p.minhash
         for key in sorted(lsh.query(mh)):
@@ -298,14 +374,15 @@ def near_duplicates(
 class _Doc:
     record: Record
     profile: Profile
+    ids: Any  # numpy int64 word ids, one vocabulary per run
 
 
 def _group_stats(
-    docs: Sequence[tuple[str, Sequence[str]]],
+    docs: Sequence[tuple[str, Any]],
     cfg: DiversityConfig,
     rng: Any,
 ) -> dict[str, float | None]:
-    """Every lexical statistic of a sample of (text, words) pairs."""
+    """Every lexical statistic of a sample of (text, word ids) pairs."""
     word_lists = [w for _, w in docs]
     stats: dict[str, float | None] = {
         f"distinct_{n}": distinct_n(word_lists, n) for n in cfg.distinct_n
@@ -332,19 +409,19 @@ def _length_matched(
     shorter). Sampling is without replacement, so the reference has exactly the synthetic
     sample's size.
     """
-    available = sorted(range(len(pool)), key=lambda j: (len(pool[j].profile.words), j))
-    lengths = [len(pool[j].profile.words) for j in available]
+    available = sorted(range(len(pool)), key=lambda j: (len(pool[j].ids), j))
+    lengths = [len(pool[j].ids) for j in available]
     out = []
-    for doc in sorted(synthetic, key=lambda d: -len(d.profile.words)):
-        target = len(doc.profile.words)
+    for doc in sorted(synthetic, key=lambda d: -len(d.ids)):
+        target = len(doc.ids)
         lo = bisect.bisect_left(lengths, target)
         k = rng.randrange(lo, len(available)) if lo < len(available) else len(available) - 1
         j = available.pop(k)
         lengths.pop(k)
         src = pool[j]
-        cut = min(target, len(src.profile.words))
+        cut = min(target, len(src.ids))
         text = src.record.text[: prefix_end(src.record.text, cut)]
-        out.append((text, list(src.profile.words[:cut])))
+        out.append((text, src.ids[:cut]))
     return out
 
 
@@ -377,8 +454,13 @@ class DiversityCheck(Check):
     def run(self, context: CheckContext) -> CheckResult:
         """Compute diversity metrics; see the module docstring."""
         cfg: DiversityConfig = self.config  # type: ignore[assignment]
-        synthetic = self._profile(context, context.synthetic.records, "synthetic")
-        source = self._profile(context, context.source.records, "source") if context.source else []
+        vocab: dict[str, int] = {}  # one word-id space for synthetic and source
+        synthetic = self._profile(context, context.synthetic.records, "synthetic", vocab)
+        source = (
+            self._profile(context, context.source.records, "source", vocab)
+            if context.source
+            else []
+        )
         reps, best = near_duplicates(
             [d.profile for d in synthetic], cfg.near_duplicate_jaccard, cfg.num_perm
         )
@@ -445,7 +527,11 @@ class DiversityCheck(Check):
             evidence=tuple(evidence),
         )
 
-    def _profile(self, context: CheckContext, records: Sequence[Record], role: str) -> list[_Doc]:
+    def _profile(
+        self, context: CheckContext, records: Sequence[Record], role: str, vocab: dict[str, int]
+    ) -> list[_Doc]:
+        import numpy as np
+
         cfg: DiversityConfig = self.config  # type: ignore[assignment]
         seed = context.seed & 0xFFFFFFFF
         batch = 256
@@ -458,7 +544,13 @@ class DiversityCheck(Check):
             for chunk, profiles in zip(
                 chunks, context.executor.map(profile_batch, jobs), strict=True
             ):
-                out.extend(_Doc(r, p) for r, p in zip(chunk, profiles, strict=True))
+                for r, p in zip(chunk, profiles, strict=True):
+                    ids = np.fromiter(
+                        (vocab.setdefault(w, len(vocab)) for w in p.words),
+                        np.int64,
+                        count=len(p.words),
+                    )
+                    out.append(_Doc(r, p, ids))
                 bar.update(len(chunk))
         return out
 
@@ -472,7 +564,7 @@ class DiversityCheck(Check):
     ) -> list[Metric]:
         cfg: DiversityConfig = self.config  # type: ignore[assignment]
         rng = context.random(f"diversity:{group or '*'}")
-        full = _group_stats([(d.record.text, d.profile.words) for d in docs], cfg, rng)
+        full = _group_stats([(d.record.text, d.ids) for d in docs], cfg, rng)
         full["near_duplicate_rate"] = sum(redundant) / len(docs)
         out = [
             Metric(
@@ -508,7 +600,7 @@ class DiversityCheck(Check):
             syn = (
                 full
                 if sample is docs
-                else _group_stats([(d.record.text, d.profile.words) for d in sample], cfg, rng)
+                else _group_stats([(d.record.text, d.ids) for d in sample], cfg, rng)
             )
             ref = _group_stats(_length_matched(sample, pool, rng), cfg, rng)
             # Near-duplication is a relation between whole reports, so the reference draws
@@ -593,7 +685,7 @@ class DiversityCheck(Check):
                     "near_duplicate": int(dup),
                     "cluster_size": sizes[reps[i]],
                     "words": len(d.profile.words),
-                    "mattr": mattr(d.profile.words, cfg.mattr_window) or 0.0,
+                    "mattr": mattr(d.ids, cfg.mattr_window) or 0.0,
                 },
                 findings=findings,
             )

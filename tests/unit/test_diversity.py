@@ -9,6 +9,7 @@ from auditkit.checks.diversity import (
     DiversityConfig,
     _Doc,
     _length_matched,
+    as_id_arrays,
     compression_ratio,
     distinct_n,
     jaccard,
@@ -96,21 +97,27 @@ def test_profiles_do_not_depend_on_batching():
     ]
 
 
+def _docs(prefix, texts):
+    profiles = _profiles(texts)
+    arrays = as_id_arrays([p.words for p in profiles])
+    return [
+        _Doc(Record(f"{prefix}{i}", t), p, a)
+        for i, (t, p, a) in enumerate(zip(texts, profiles, arrays, strict=True))
+    ]
+
+
 def test_length_matched_reference_cuts_to_each_synthetic_length():
-    syn_texts = ["a b c", "a b c d e f g", "x y"]
-    src_texts = [" ".join(f"s{j}" for j in range(n)) for n in (4, 10, 12, 2, 30)]
-    syn = [
-        _Doc(Record(f"s{i}", t), p)
-        for i, (t, p) in enumerate(zip(syn_texts, _profiles(syn_texts), strict=True))
-    ]
-    src = [
-        _Doc(Record(f"r{i}", t), p)
-        for i, (t, p) in enumerate(zip(src_texts, _profiles(src_texts), strict=True))
-    ]
+    syn = _docs("s", ["a b c", "a b c d e f g", "x y"])
+    src = _docs("r", [" ".join(f"s{j}" for j in range(n)) for n in (4, 10, 12, 2, 30)])
     ref = _length_matched(syn, src, random.Random(0))
-    assert sorted(len(w) for _, w in ref) == [2, 3, 7]
-    for text, w in ref:
-        assert text.split() == w
+    assert sorted(len(ids) for _, ids in ref) == [2, 3, 7]
+    by_text = {d.record.text: d for d in src}
+    for text, ids in ref:
+        # each reference text is a prefix of one source report, with exactly its word ids
+        origin = next(d for full, d in by_text.items() if full.startswith(text))
+        assert list(ids) == list(origin.ids[: len(ids)])
+        assert len(text.split()) == len(ids)
+    assert len({text for text, _ in ref}) == 3, "sampled without replacement"
 
 
 def test_config_rejects_bad_values():
