@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # A word is a run of letters/digits, optionally joined by an inner apostrophe, hyphen,
 # period or slash ("don't", "follow-up", "10.5", "3/14"); any other non-space character
@@ -69,3 +70,26 @@ def prefix_end(text: str, n_words: int) -> int:
             if count == n_words:
                 return m.end()
     return len(text)
+
+
+#: Odd 64-bit multiplier of the polynomial n-gram hash (arithmetic wraps mod 2**64).
+_GRAM_MULT = 0x9E3779B97F4A7C15
+
+
+def ngram_hashes(ids: Any, n: int) -> Any:
+    """One uint64 per contiguous n-gram of an integer id array (numpy, vectorised).
+
+    A polynomial hash over the ids: equal n-grams get equal hashes, and two different
+    n-grams collide with probability about 2**-64, negligible at any corpus size.
+    """
+    import numpy as np
+
+    count = len(ids) - n + 1
+    if count <= 0:
+        return np.empty(0, dtype=np.uint64)
+    values = np.asarray(ids).astype(np.uint64) + np.uint64(1)
+    h = np.zeros(count, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(n):
+            h = h * np.uint64(_GRAM_MULT) + values[k : k + count]
+    return h

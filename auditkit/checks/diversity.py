@@ -29,7 +29,7 @@ from auditkit.checks.base import Check, CheckConfig, CheckContext, MetricSpec
 from auditkit.corpus import Record
 from auditkit.results import CheckResult, Direction, Evidence, Finding, Interval, Metric
 from auditkit.results import RecordResult as RR
-from auditkit.text import ngrams, prefix_end, words
+from auditkit.text import ngram_hashes, ngrams, prefix_end, words
 
 HIGHER = Direction.HIGHER_IS_SAFER
 LOWER = Direction.LOWER_IS_SAFER
@@ -158,10 +158,6 @@ def profile_batch(args: tuple[Sequence[str], int, int, int]) -> list[Profile]:
 
 Docs = Sequence[Any]  # sequences of words, or numpy arrays of word ids
 
-#: Odd 64-bit multiplier of the polynomial n-gram hash (wraps mod 2**64).
-_GRAM_MULT = 0x9E3779B97F4A7C15
-
-
 def as_id_arrays(docs: Docs) -> list[Any]:
     """Map docs of words to int64 id arrays (arrays pass through unchanged)."""
     import numpy as np
@@ -173,33 +169,16 @@ def as_id_arrays(docs: Docs) -> list[Any]:
             out.append(doc)
         else:
             out.append(
-                np.fromiter(
-                    (vocab.setdefault(w, len(vocab)) for w in doc), np.int64, count=len(doc)
-                )
+                np.fromiter((vocab.setdefault(w, len(vocab)) for w in doc), np.int64, count=len(doc))
             )
     return out
-
-
-def _gram_hashes(ids: Any, n: int) -> Any:
-    """One uint64 per n-gram of an id array (a polynomial hash; collisions ~ 2**-64)."""
-    import numpy as np
-
-    count = len(ids) - n + 1
-    if count <= 0:
-        return np.empty(0, dtype=np.uint64)
-    h = np.zeros(count, dtype=np.uint64)
-    ids = ids.astype(np.uint64) + np.uint64(1)
-    with np.errstate(over="ignore"):
-        for k in range(n):
-            h = h * np.uint64(_GRAM_MULT) + ids[k : k + count]
-    return h
 
 
 def distinct_n(docs: Docs, n: int) -> float | None:
     """Unique n-grams / total n-grams over all docs (Li et al., 2016); None if no n-grams."""
     import numpy as np
 
-    grams = [_gram_hashes(d, n) for d in as_id_arrays(docs)]
+    grams = [ngram_hashes(d, n) for d in as_id_arrays(docs)]
     total = sum(len(g) for g in grams)
     return len(np.unique(np.concatenate(grams))) / total if total else None
 
@@ -248,7 +227,7 @@ def _clipped_counts(arrays: Sequence[Any], n: int) -> tuple[Any, Any]:
     """
     import numpy as np
 
-    grams = [_gram_hashes(a, n) for a in arrays]
+    grams = [ngram_hashes(a, n) for a in arrays]
     doc = np.repeat(np.arange(len(arrays)), [len(g) for g in grams])
     total = np.bincount(doc, minlength=len(arrays))
     if not len(doc):
