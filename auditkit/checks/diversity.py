@@ -158,6 +158,7 @@ def profile_batch(args: tuple[Sequence[str], int, int, int]) -> list[Profile]:
 
 Docs = Sequence[Any]  # sequences of words, or numpy arrays of word ids
 
+
 def as_id_arrays(docs: Docs) -> list[Any]:
     """Map docs of words to int64 id arrays (arrays pass through unchanged)."""
     import numpy as np
@@ -169,7 +170,9 @@ def as_id_arrays(docs: Docs) -> list[Any]:
             out.append(doc)
         else:
             out.append(
-                np.fromiter((vocab.setdefault(w, len(vocab)) for w in doc), np.int64, count=len(doc))
+                np.fromiter(
+                    (vocab.setdefault(w, len(vocab)) for w in doc), np.int64, count=len(doc)
+                )
             )
     return out
 
