@@ -18,6 +18,7 @@ import bisect
 import functools
 import gzip
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,8 +30,9 @@ from auditkit.checks.base import Check, CheckConfig, CheckContext, MetricSpec
 from auditkit.corpus import Record
 from auditkit.results import CheckResult, Direction, Evidence, Finding, Interval, Metric
 from auditkit.results import RecordResult as RR
-from auditkit.text import ngram_hashes, ngrams, prefix_end, words
+from auditkit.text import ngram_hashes, ngrams, tokenize
 
+_WORD = re.compile(r"[^\W_]")
 HIGHER = Direction.HIGHER_IS_SAFER
 LOWER = Direction.LOWER_IS_SAFER
 NEUTRAL = Direction.NEUTRAL
@@ -114,6 +116,7 @@ class Profile:
     """What the corpus-level statistics need to know about one report."""
 
     words: tuple[str, ...]
+    word_ends: tuple[int, ...]  # character offset just after each word
     shingles: frozenset[int]
     minhash: Any  # datasketch.LeanMinHash (picklable, seed and scheme recorded)
 
@@ -139,7 +142,8 @@ def profile_batch(args: tuple[Sequence[str], int, int, int]) -> list[Profile]:
     texts, shingle_words, num_perm, seed = args
     out = []
     for text in texts:
-        tokens = tuple(words(text))
+        word_tokens = [t for t in tokenize(text) if _WORD.match(t.text)]
+        tokens = tuple(t.text for t in word_tokens)
         shingles = _shingle_hashes(tokens, shingle_words)
         # The shingles are already hashed; datasketch's affine32 scheme takes 32-bit values.
         mh = MinHash(num_perm=num_perm, seed=seed, hashfunc=_identity)
@@ -148,7 +152,7 @@ def profile_batch(args: tuple[Sequence[str], int, int, int]) -> list[Profile]:
                 (h & 0xFFFFFFFF for h in sorted(shingles)), dtype=np.uint64, count=len(shingles)
             )
         )
-        out.append(Profile(tokens, shingles, LeanMinHash(mh)))
+        out.append(Profile(tokens, tuple(t.end for t in word_tokens), shingles, LeanMinHash(mh)))
     return out
 
 
@@ -230,27 +234,30 @@ def _clipped_counts(arrays: Sequence[Any], n: int) -> tuple[Any, Any]:
     """
     import numpy as np
 
+    n_docs = len(arrays)
     grams = [ngram_hashes(a, n) for a in arrays]
-    doc = np.repeat(np.arange(len(arrays)), [len(g) for g in grams])
-    total = np.bincount(doc, minlength=len(arrays))
+    doc = np.repeat(np.arange(n_docs, dtype=np.int64), [len(g) for g in grams])
+    total = np.bincount(doc, minlength=n_docs)
     if not len(doc):
-        return np.zeros(len(arrays)), total
-    keys, inverse = np.unique(
-        np.stack([np.concatenate(grams), doc.astype(np.uint64)]), axis=1, return_inverse=True
-    )
-    counts = np.bincount(inverse.ravel())
-    gram, owner = keys[0], keys[1].astype(np.int64)
-    order = np.lexsort((-counts, gram))  # per gram, largest count first
-    gram, owner, counts = gram[order], owner[order], counts[order]
-    first = np.r_[True, gram[1:] != gram[:-1]]
-    group = np.cumsum(first) - 1
-    starts = np.flatnonzero(first)
-    top = counts[starts]
-    top_owner = owner[starts]
-    has_second = np.r_[starts[1:], len(gram)] - starts > 1
-    second = np.where(has_second, counts[np.minimum(starts + 1, len(gram) - 1)], 0)
-    ref_max = np.where(owner == top_owner[group], second[group], top[group])
-    correct = np.bincount(owner, weights=np.minimum(counts, ref_max), minlength=len(arrays))
+        return np.zeros(n_docs), total
+    _, gram_id = np.unique(np.concatenate(grams), return_inverse=True)
+    pairs, counts = np.unique(gram_id.ravel() * n_docs + doc, return_counts=True)
+    gram, owner = pairs // n_docs, pairs % n_docs  # sorted by gram, then doc
+    starts = np.flatnonzero(np.r_[True, gram[1:] != gram[:-1]])
+    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(gram)]))
+    top = np.maximum.reduceat(counts, starts)
+    # The first doc (per gram) holding the top count owns it; the runner-up is the
+    # largest count once the owner's entry is set aside (equal to top on a tie).
+    top_entries = np.flatnonzero(counts == top[group])
+    _, first = np.unique(group[top_entries], return_index=True)
+    owner_entry = top_entries[first]  # one per gram, in gram order
+    without_owner = counts.copy()
+    without_owner[owner_entry] = 0
+    second = np.maximum.reduceat(without_owner, starts)
+    is_owner = np.zeros(len(counts), dtype=bool)
+    is_owner[owner_entry] = True
+    ref_max = np.where(is_owner, second[group], top[group])
+    correct = np.bincount(owner, weights=np.minimum(counts, ref_max), minlength=n_docs)
     return correct, total
 
 
@@ -402,7 +409,7 @@ def _length_matched(
         lengths.pop(k)
         src = pool[j]
         cut = min(target, len(src.ids))
-        text = src.record.text[: prefix_end(src.record.text, cut)]
+        text = src.record.text[: src.profile.word_ends[cut - 1]] if cut else ""
         out.append((text, src.ids[:cut]))
     return out
 

@@ -2,6 +2,8 @@ import gzip
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sacrebleu.metrics import BLEU
 
 from auditkit.checks.diversity import (
@@ -132,3 +134,28 @@ def test_every_declared_record_field_and_metric_is_documented():
         assert desc, name
     for name, spec in DiversityCheck.metrics.items():
         assert spec.description, name
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.sampled_from("abcd"), min_size=1, max_size=12), min_size=2, max_size=6))
+def test_self_bleu_equals_sacrebleu_on_tie_heavy_docs(docs):
+    bleu = BLEU(tokenize="none", effective_order=True)
+    expected = [
+        bleu.sentence_score(" ".join(d), [" ".join(o) for j, o in enumerate(docs) if j != i]).score
+        for i, d in enumerate(docs)
+    ]
+    assert self_bleu(docs) == pytest.approx(sum(expected) / len(expected), rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from("abcde"), max_size=40), st.integers(2, 8))
+def test_mattr_closed_form_equals_sliding_window(doc, window):
+    if not doc:
+        assert mattr(doc, window) is None
+        return
+    if len(doc) <= window:
+        expected = len(set(doc)) / len(doc)
+    else:
+        windows = [doc[i : i + window] for i in range(len(doc) - window + 1)]
+        expected = sum(len(set(w)) / window for w in windows) / len(windows)
+    assert mattr(doc, window) == pytest.approx(expected)
