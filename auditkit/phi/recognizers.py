@@ -1,0 +1,412 @@
+"""Recognizers that need code, and the registry that combines them with the YAML ones.
+
+Most PHI recognizers are data (``rules/phi/*.yaml``, Presidio's YAML format). Code is
+here only where logic is needed:
+
+- validators a YAML recognizer names with ``validator:`` (calendar dates, ages over 89,
+  the NPI Luhn check, the DEA check digit);
+- :class:`LastFirstNameRecognizer`: ``OKAFOR, MARIA T`` / ``Okafor, Maria`` forms, which
+  look like any "Word, Word" list unless the words are checked;
+- :class:`RelativeNameRecognizer`: a name after a kinship or relationship word
+  ("her sister Lucía", "my brother danny"), using spaCy's part-of-speech tags so that
+  "her sister lives" is not a name;
+- :func:`propagate_names`: once a name is found in a document, its other mentions in
+  the same document (a first name alone, a surname after a title) are names too.
+
+Presidio is imported inside functions: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from functools import cache
+from typing import Any
+
+from auditkit.phi.rules import PhiRules, fold_allow
+
+# ---------------------------------------------------------------------------------------
+# Validators named by YAML recognizers (``validator: date``).
+
+_MONTHS = (
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "may",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "oct",
+    "nov",
+    "dec",
+)
+_NUMBER_WORDS = {
+    "ninety": 90,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "hundred": 100,
+}
+
+
+def valid_date(text: str) -> bool:
+    """True when ``text`` is a date that exists (month 1-12, day within the month)."""
+    from auditkit.phi.normalize import normalize_date
+
+    canonical = normalize_date(text)
+    if re.fullmatch(r"(?:\d{4}|-)-\d{2}(?:-\d{2})?", canonical):
+        return True
+    # a day of the month alone ("the 2nd"), or a month name alone
+    t = text.strip().casefold()
+    if re.fullmatch(r"\d{1,2}(?:st|nd|rd|th)", t):
+        return 1 <= int(re.sub(r"\D", "", t)) <= 31
+    return t[:3] in _MONTHS and t.isalpha()
+
+
+def age_over_89(text: str) -> bool:
+    """True when ``text`` is an age of 90 or more (digits or English number words)."""
+    t = text.casefold()
+    digits = re.sub(r"\D", "", t)
+    if digits:
+        return 90 <= int(digits) <= 130
+    words = re.findall(r"[a-z]+", t)
+    if "hundred" in words:
+        return True
+    return bool(words) and words[0] == "ninety"
+
+
+def npi_checksum(text: str) -> bool:
+    """True for a valid NPI: Luhn over the number prefixed with 80840 (CMS NPI standard)."""
+    digits = re.sub(r"\D", "", text)
+    if len(digits) != 10:
+        return False
+    return _luhn("80840" + digits)
+
+
+def _luhn(number: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = int(ch)
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def dea_checksum(text: str) -> bool:
+    """True for a valid DEA number: (d1+d3+d5) + 2*(d2+d4+d6), last digit == d7."""
+    m = re.fullmatch(r"[A-Z][A-Z9](\d{7})", text.strip().upper())
+    if not m:
+        return False
+    d = [int(c) for c in m[1]]
+    return (d[0] + d[2] + d[4] + 2 * (d[1] + d[3] + d[5])) % 10 == d[6]
+
+
+VALIDATORS: dict[str, Callable[[str], bool]] = {
+    "date": valid_date,
+    "age_over_89": age_over_89,
+    "npi": npi_checksum,
+    "dea": dea_checksum,
+}
+
+
+def _pattern_recognizer(spec: dict[str, Any]) -> Any:
+    """Build a Presidio PatternRecognizer from a validated YAML entry (with validator)."""
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    validator_name = spec.get("validator")
+    check = VALIDATORS[validator_name] if validator_name else None
+
+    class ValidatedPatternRecognizer(PatternRecognizer):
+        """A YAML pattern recognizer whose matches must pass a named validator."""
+
+        def invalidate_result(self, pattern_text: str) -> bool | None:
+            if check is None:
+                return None
+            return not check(pattern_text)
+
+    return ValidatedPatternRecognizer(
+        supported_entity=spec["supported_entity"],
+        name=spec["name"],
+        supported_language=spec.get("supported_language", "en"),
+        patterns=[Pattern(p["name"], p["regex"], p["score"]) for p in spec["patterns"]] or None,
+        deny_list=spec.get("deny_list") or None,
+        deny_list_score=spec.get("deny_list_score", 1.0),
+        context=spec.get("context") or None,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Name recognizers that need tokens and tags.
+
+_KIN = (
+    "sister|brother|mother|mom|mum|mommy|father|dad|daddy|wife|husband|partner|spouse|son|"
+    "daughter|stepson|stepdaughter|stepmother|stepfather|stepmom|stepdad|half-sister|"
+    "half-brother|twin|aunt|auntie|uncle|cousin|grandmother|grandma|granny|grandfather|"
+    "grandpa|grandson|granddaughter|niece|nephew|fianc[eé]e?|boyfriend|girlfriend|ex|"
+    "ex-wife|ex-husband|ex-boyfriend|ex-girlfriend|friend|roommate|neighbor|neighbour|"
+    "coworker|co-worker|manager|boss|supervisor|sponsor|landlord|teacher|coach|counselor|"
+    "caseworker|pastor|guardian|baby|child|kid|widow|widower|sibling|bestie|bff"
+)
+_KIN_RE = re.compile(
+    rf"(?i)\b(?:{_KIN})(?:\s*\([^)\n]{{0,20}}\))?,?\s+(?:(?:named|called|is|was)\s+)?"
+    r"(?P<name>[^\W\d_][\w'’-]*(?:\s+[A-Z][\w'’-]+)?)"
+)
+_LAST_FIRST_RE = re.compile(
+    r"(?<![\w,])(?P<last>[A-Z][A-Za-z'’-]+(?:[- ][A-Z][A-Za-z'’-]+)?),[ \t]?"
+    r"(?P<first>[A-Z][A-Za-z'’-]+)(?P<rest>(?:\s[A-Z]\.?(?![\w]))|(?:\s(?:Jr|Sr|II|III|IV)\.?))?"
+    r"(?P<more>\s(?:Jr|Sr|II|III|IV)\.?)?"
+)
+_LABEL_BEFORE = re.compile(
+    r"(?i)(?:^|\b(?:patient|pt|name|client|resident|member|re|student|inmate|subscriber|"
+    r"insured|guardian|child|minor|youth|defendant|respondent|petitioner|for)\b\W{0,4})$"
+)
+_STOP_NAMES = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "so",
+        "he",
+        "she",
+        "they",
+        "it",
+        "his",
+        "her",
+        "him",
+        "them",
+        "my",
+        "our",
+        "your",
+        "their",
+        "this",
+        "that",
+        "these",
+        "those",
+        "is",
+        "was",
+        "are",
+        "were",
+        "be",
+        "been",
+        "has",
+        "had",
+        "have",
+        "do",
+        "did",
+        "not",
+        "no",
+        "yes",
+        "ok",
+        "okay",
+        "also",
+        "then",
+        "who",
+        "what",
+        "when",
+        "where",
+        "why",
+        "how",
+        "which",
+        "with",
+        "without",
+        "for",
+        "from",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "by",
+        "as",
+    }
+)
+
+
+def _word_ok(word: str, rules: PhiRules) -> bool:
+    w = word.strip("'’-")
+    return (
+        len(w) >= 2
+        and any(c in "aeiouyAEIOUY" for c in w)
+        and w.casefold() not in _STOP_NAMES
+        and fold_allow(w) not in rules.allow.whole_span
+    )
+
+
+_DOTTED_INITIALS = re.compile(r"(?:[A-Z]\.\s?){1,2}[A-Z]\.?")
+
+
+def is_name_like(value: str, rules: PhiRules) -> bool:
+    """False when no word of a NAME span could be a name ("this", "the patient").
+
+    Dotted initials ("J.R.", a sign-off) are name-like although they have no vowel.
+    """
+    if _DOTTED_INITIALS.fullmatch(value.strip()):
+        return True
+    return any(_word_ok(w, rules) for w in _NAME_TOKEN.findall(value))
+
+
+def find_last_first_names(text: str, rules: PhiRules) -> list[tuple[int, int]]:
+    """``LAST, FIRST [M]`` names: all caps anywhere, mixed case after a label or line start.
+
+    Both words must look like names (a vowel, two letters or more, not a stop word, not an
+    allow-listed word such as a state or an abbreviation like "SI, HI").
+    """
+    out = []
+    for m in _LAST_FIRST_RE.finditer(text):
+        last, first = m["last"], m["first"]
+        if not (_word_ok(last.split()[-1], rules) and _word_ok(first, rules)):
+            continue
+        caps = last.isupper() and first.isupper() and len(last) > 2 and len(first) > 2
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        before = text[max(line_start, m.start() - 40) : m.start()]
+        labelled = bool(_LABEL_BEFORE.search(before)) or not before.strip()
+        if not labelled and not caps:
+            continue
+        if not caps and (last.isupper() or first.isupper()):
+            continue
+        out.append((m.start(), m.end()))
+    return out
+
+
+def find_relative_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[int, int]]:
+    """Names right after a kinship or relationship word ("her daughter Chioma").
+
+    The candidate must be tagged a proper noun by spaCy, or be capitalised and not a
+    common word; lower-case names ("my sister keisha") count when tagged a proper noun.
+    """
+    if doc is None:
+        return []
+    by_start = {t.idx: t for t in doc}
+    out = []
+    for m in _KIN_RE.finditer(text):
+        start = m.start("name")
+        tok = by_start.get(start)
+        if tok is None:
+            continue
+        word = tok.text
+        if not _word_ok(word, rules) or tok.is_stop or tok.like_num:
+            continue
+        proper = tok.pos_ == "PROPN"
+        capital = word[:1].isupper() and tok.pos_ in ("PROPN", "NOUN", "ADJ", "X")
+        if not (proper or capital):
+            continue
+        end = tok.idx + len(word)
+        nxt = by_start.get(end + 1)
+        if (
+            nxt is not None
+            and nxt.text[:1].isupper()
+            and nxt.pos_ == "PROPN"
+            and _word_ok(nxt.text, rules)
+        ):
+            end = nxt.idx + len(nxt.text)
+        out.append((start, end))
+    return out
+
+
+_NAME_TOKEN = re.compile(r"[^\W\d_][\w'’]*(?:-[^\W\d_][\w'’]*)?")
+
+
+def propagate_names(
+    text: str, name_spans: Iterable[tuple[int, int]], rules: PhiRules
+) -> list[tuple[int, int]]:
+    """Other mentions, in the same document, of name words already found in it.
+
+    A word qualifies when it was part of a detected name, is capitalised there, has at
+    least three letters and is not a stop word or allow-listed word. Its other
+    occurrences match with the same capitalisation or in all capitals, so "Will" the name
+    does not make every "will" a name.
+    """
+    words: set[str] = set()
+    for s, e in name_spans:
+        for m in _NAME_TOKEN.finditer(text, s, e):
+            w = m.group()
+            if len(w) >= 3 and w[0].isupper() and _word_ok(w, rules):
+                words.add(w)
+    if not words:
+        return []
+    forms = words | {w.upper() for w in words}
+    alternatives = "|".join(re.escape(w) for w in sorted(forms, key=len, reverse=True))
+    rx = re.compile(rf"(?<![\w'’-])(?:{alternatives})(?![\w-])")
+    return [m.span() for m in rx.finditer(text)]
+
+
+# ---------------------------------------------------------------------------------------
+# The registry.
+
+#: Presidio's own recognizers we reuse, by class name (all general-purpose formats).
+#: CreditCardRecognizer is left out: card numbers do not occur in these notes, and its
+#: Luhn check also accepts IMEI device numbers (which the labelled device rule finds).
+PRESIDIO_RECOGNIZERS: tuple[str, ...] = (
+    "EmailRecognizer",
+    "IpRecognizer",
+    "UrlRecognizer",
+    "PhoneRecognizer",
+    "UsSsnRecognizer",
+    "UsMbiRecognizer",
+    "IbanRecognizer",
+)
+
+
+@cache
+def offline_tld_extractor() -> Any:
+    """A tldextract extractor that uses its bundled suffix-list snapshot, never the network."""
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
+def _offline_email_recognizer() -> Any:
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        """Presidio's EmailRecognizer, validating the domain offline (no suffix-list fetch)."""
+
+        def validate_result(self, pattern_text: str) -> bool:
+            return offline_tld_extractor()(pattern_text).fqdn != ""
+
+    return OfflineEmailRecognizer(supported_language="en", name="EmailRecognizer")
+
+
+def build_registry(rules: PhiRules, ner_entities: Sequence[str]) -> Any:
+    """A Presidio RecognizerRegistry: Presidio's generic recognizers, spaCy NER, YAML rules."""
+    import presidio_analyzer.predefined_recognizers as predefined
+    from presidio_analyzer import RecognizerRegistry
+
+    registry = RecognizerRegistry(supported_languages=["en"])
+    for name in PRESIDIO_RECOGNIZERS:
+        if name == "EmailRecognizer":
+            registry.add_recognizer(_offline_email_recognizer())
+            continue
+        registry.add_recognizer(getattr(predefined, name)(supported_language="en"))
+    registry.add_recognizer(
+        predefined.SpacyRecognizer(supported_language="en", supported_entities=list(ner_entities))
+    )
+    for spec in rules.recognizers:
+        registry.add_recognizer(_pattern_recognizer(spec))
+    return registry
+
+
+def emitted_entities(rules: PhiRules, ner_entities: Sequence[str]) -> set[str]:
+    """Every entity name a recognizer of this registry can emit (for the mapping test)."""
+    import presidio_analyzer.predefined_recognizers as predefined
+
+    out = set(ner_entities) | {"PERSON"}
+    for name in PRESIDIO_RECOGNIZERS:
+        out.update(getattr(predefined, name)(supported_language="en").supported_entities)
+    out.update(spec["supported_entity"] for spec in rules.recognizers)
+    return out
