@@ -438,6 +438,147 @@ def _print_diversity(result: Any) -> None:
 
 
 @main.command()
+@click.argument("synthetic", type=click.Path(exists=True))
+@click.option(
+    "--source",
+    type=click.Path(exists=True),
+    help="Real reports: flag spans that repeat one of their identifiers (in_source).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the JSON lines here instead of stdout.",
+)
+@click.option(
+    "--model",
+    default=None,
+    help="spaCy model package or folder [default: the policy's, else the best installed].",
+)
+@click.option(
+    "--policy",
+    default="default",
+    show_default=True,
+    help="Policy whose checks.phi settings to use.",
+)
+@field_options
+@run_options
+@handle_errors
+def phi(
+    synthetic: str,
+    source: str | None,
+    out: str | None,
+    model: str | None,
+    policy: str,
+    id_field: str,
+    text_field: str,
+    codes_field: str,
+    max_record_bytes: int | None,
+    seed: int,
+    workers: int,
+    quiet: bool,
+) -> None:
+    """PHI spans of every record, one JSON line each (offsets and types, never values).
+
+    Each line is {"id", "spans": [{"start", "end", "type", "score", "recognizer",
+    "in_source"}]}; offsets index the record's text.
+    """
+    import json
+
+    from auditkit.checks.phi import scan_files
+
+    scans = scan_files(
+        synthetic,
+        source=source,
+        policy=policy,
+        model=model,
+        workers=workers,
+        fields=_fields(id_field, text_field, codes_field),
+        max_record_bytes=max_record_bytes,
+        progress=None if not quiet else False,
+    )
+    lines = "".join(
+        json.dumps(s.to_json(), sort_keys=True, ensure_ascii=False) + "\n" for s in scans
+    )
+    if out is None:
+        click.echo(lines, nl=False)
+        return
+    from auditkit.bundle import atomic_write_text
+
+    atomic_write_text(Path(out), lines)
+    with_phi = sum(bool(s.spans) for s in scans)
+    reused = sum(any(x.in_source for x in s.spans) for s in scans)
+    click.echo(
+        f"{len(scans)} records, {with_phi} with PHI"
+        + (f", {reused} repeating a source identifier" if source else "")
+        + f"; spans written to {out}",
+        err=True,
+    )
+
+
+@main.command()
+@click.option(
+    "--synthetic",
+    "-s",
+    required=True,
+    type=click.Path(exists=True),
+    help="The synthetic corpus to check.",
+)
+@click.option(
+    "--source",
+    required=True,
+    type=click.Path(exists=True),
+    help="The real reports the generator saw.",
+)
+@click.option(
+    "--holdout",
+    type=click.Path(exists=True),
+    help="Real reports the generator never saw: enables the calibrated distance test.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the JSON lines here instead of stdout.",
+)
+@click.option(
+    "--policy",
+    default="default",
+    show_default=True,
+    help="Policy whose checks.overlap settings to use.",
+)
+@field_options
+@run_options
+@handle_errors
+def overlap(synthetic: str, source: str, holdout: str | None, out: str | None, policy: str,
+            id_field: str, text_field: str, codes_field: str, max_record_bytes: int | None,
+            seed: int, workers: int, quiet: bool) -> None:  # fmt: skip
+    """Copied and near-copied source passages, one JSON line per synthetic record.
+
+    Each line is {"id", "leak", "max_exact_tokens", "exact_fraction", "matches": [{"kind",
+    "source_id", "start", "end", "source_start", "source_end", "similarity",
+    "boilerplate"}]}, with character offsets into both texts and never the text itself.
+    """
+    import json
+
+    from auditkit.checks.overlap import scan_files
+
+    lines, summary = scan_files(
+        synthetic, source, holdout=holdout, policy=policy, seed=seed, workers=workers,
+        fields=_fields(id_field, text_field, codes_field), max_record_bytes=max_record_bytes,
+        progress=None if not quiet else False,
+    )  # fmt: skip
+    text = "".join(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n" for line in lines)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        from auditkit.bundle import atomic_write_text
+
+        atomic_write_text(Path(out), text)
+    click.echo(summary, err=True)
+
+
+@main.command()
 @click.option(
     "--out",
     "-o",
