@@ -44,6 +44,7 @@ class MatchParams:
     seed_max_df: int = 50
     min_seeds: int = 3
     support_overlap: float = 0.8
+    support_similarity: float = 0.6
     boilerplate_coverage: float = 0.9
     max_gap: int = 12
     max_shift: int = 8
@@ -162,11 +163,17 @@ def _align(a: list[int], b: list[int]) -> tuple[int, int, int, int, float, int, 
 
 def _candidates(
     tokens: Any, index: SourceIndex, si: Any, sr: Any, sj: Any, p: MatchParams
-) -> tuple[list[Match], int]:
-    """Align every seed cluster; keep those long and alike enough to be copies."""
+) -> tuple[list[Match], list[Match], int]:
+    """Align every seed cluster.
+
+    Returns the copies (long and alike enough to be leaks if not boilerplate), the looser
+    look-alikes (same template, other details: they only count towards a passage's
+    support), and the longest identical run seen.
+    """
     import numpy as np
 
     out: list[Match] = []
+    alike: list[Match] = []
     longest = 0
     if len(sr):
         # A copied passage leaves many seeds in its source record; a record sharing a
@@ -204,19 +211,25 @@ def _candidates(
             s_start, s_end = j0 + b0 + op[2], j0 + b0 + op[3]
             kind, similarity = "exact", 1.0
         else:
+            if similarity >= p.support_similarity and end - start >= p.min_exact_tokens:
+                alike.append(Match("alike", record, start, end, s_start, s_end, float(similarity),
+                                   exact_run, 0, False, False))  # fmt: skip
             continue
         out.append(Match(kind, record, start, end, s_start, s_end, float(similarity), exact_run,
                          1, False, True))  # fmt: skip
-    return out, longest
+    return out, alike, longest
 
 
-def _judge(candidates: list[Match], covered: Any, p: MatchParams) -> tuple[list[Match], int]:
+def _judge(
+    candidates: list[Match], alike: list[Match], covered: Any, p: MatchParams
+) -> tuple[list[Match], int]:
     """Split candidate passages into leaks and boilerplate by how many records hold them.
 
     Longest passages first: a passage's *support* is the number of distinct source
-    records with a match covering at least ``support_overlap`` of it. Support >= k means
-    the passage is boilerplate (it identifies nobody); otherwise each supporting match is
-    a leak. Matches inside an already judged passage are absorbed by it.
+    records holding it, as a copy or as a look-alike (the same template with other
+    details, similarity >= ``support_similarity``), over at least ``support_overlap`` of
+    its words. Support >= k means the passage is boilerplate or a template: it identifies
+    nobody. Otherwise each copy is a leak. Matches inside a judged passage are absorbed.
     """
     judged: list[Match] = []
     boilerplate_passages = 0
@@ -229,7 +242,7 @@ def _judge(candidates: list[Match], covered: Any, p: MatchParams) -> tuple[list[
             return inter >= p.support_overlap * top.tokens
 
         supporting = [m for m in pending if covers(m)]
-        records = {m.source for m in supporting}
+        records = {m.source for m in supporting} | {m.source for m in alike if covers(m)}
         stock = covered[top.start : top.end].mean() >= p.boilerplate_coverage
         is_boilerplate = len(records) >= p.boilerplate_k or stock
         if is_boilerplate:
@@ -281,11 +294,11 @@ def match_record(enc: Encoded, index: SourceIndex, p: MatchParams) -> RecordOver
     seeds = np.flatnonzero(found & (df <= p.seed_max_df))
     owner, sr, sj = _expand_postings(index, loc[seeds])
     si = seeds[owner] if len(owner) else owner
-    candidates, longest_any = _candidates(tokens, index, si, sr, sj, p)
+    candidates, alike, longest_any = _candidates(tokens, index, si, sr, sj, p)
     exact_grams = ngram_hashes(tokens, index.exact_n)
     exact_df = index.exact_frequency(exact_grams)
     judged, boilerplate_passages = _judge(
-        candidates, _stock_coverage(len(tokens), exact_df, index.exact_n, p), p
+        candidates, alike, _stock_coverage(len(tokens), exact_df, index.exact_n, p), p
     )
     leak_ranges = [(m.start, m.end) for m in judged if m.leak]
     # Phrases too common to seed from (df > seed_max_df) are boilerplate by construction;
