@@ -79,6 +79,21 @@ def load_inputs(
     )
 
 
+def make_context(
+    inputs: AuditInputs, seed: int, executor: Any, identity: Any, progress: bool | None
+) -> CheckContext:
+    """The context every check of one run shares (masker keyed by the signing identity)."""
+    return CheckContext(
+        synthetic=inputs.synthetic,
+        source=inputs.source,
+        holdout=inputs.holdout,
+        seed=seed,
+        executor=executor,
+        masker=Masker(identity.mask_key()),
+        progress=Progress(progress),
+    )
+
+
 def build_checks(policy: Policy) -> list[Check]:
     """Instantiate the checks the policy enables, in registry order."""
     return [
@@ -184,16 +199,7 @@ def audit(
     ident = identity if identity is not None else signing.demo_identity()
     checks = build_checks(pol)
     with LocalExecutor(workers) as executor:
-        context = CheckContext(
-            synthetic=inputs.synthetic,
-            source=inputs.source,
-            holdout=inputs.holdout,
-            seed=seed,
-            executor=executor,
-            masker=Masker(ident.mask_key()),
-            progress=Progress(progress),
-        )
-        results = run_checks(checks, context)
+        results = run_checks(checks, make_context(inputs, seed, executor, ident, progress))
     verdict = evaluate(results, pol, inputs.synthetic.ids)
     run = AuditRun(
         version=__version__,
@@ -255,13 +261,5 @@ def run_single_check(
     config = pol.check_config(check_cls.id) if check_cls.id in pol.checks else None
     ident = identity if identity is not None else signing.demo_identity()
     with LocalExecutor(workers) as executor:
-        context = CheckContext(
-            synthetic=inputs.synthetic,
-            source=inputs.source,
-            holdout=inputs.holdout,
-            seed=seed,
-            executor=executor,
-            masker=Masker(ident.mask_key()),
-            progress=Progress(progress),
-        )
+        context = make_context(inputs, seed, executor, ident, progress)
         return run_checks([check_cls(config)], context)[0]

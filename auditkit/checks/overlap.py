@@ -500,10 +500,8 @@ def scan_files(
     """
     from auditkit import signing
     from auditkit.executor import LocalExecutor
-    from auditkit.masking import Masker
-    from auditkit.pipeline import load_inputs
+    from auditkit.pipeline import load_inputs, make_context
     from auditkit.policy import load_policy
-    from auditkit.progress import Progress
     from auditkit.resources import resolve_policy
 
     pol = load_policy(resolve_policy(policy))
@@ -512,11 +510,7 @@ def scan_files(
     check = OverlapCheck(pol.check_config("overlap") if "overlap" in pol.checks else None)
     cfg: OverlapConfig = check.config  # type: ignore[assignment]
     with LocalExecutor(workers) as executor:
-        context = CheckContext(
-            synthetic=inputs.synthetic, source=inputs.source, holdout=inputs.holdout, seed=seed,
-            executor=executor, masker=Masker(signing.demo_identity().mask_key()),
-            progress=Progress(progress),
-        )  # fmt: skip
+        context = make_context(inputs, seed, executor, signing.demo_identity(), progress)
         a = check.analyse(context)
         metrics = check._metrics(a.synthetic, cfg)
         if a.holdout is not None:
