@@ -40,6 +40,7 @@ test-fast: $(STAMP)
 fixtures: $(STAMP)
 	$(BIN)/python fixtures/build_fixtures.py
 	$(BIN)/python fixtures/phi_benchmark/build.py
+	$(BIN)/python fixtures/build_overlap_bench.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache
