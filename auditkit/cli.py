@@ -135,6 +135,11 @@ def main() -> None:
     Runs PHI, overlap, membership, diversity and fidelity checks, judges them with a
     policy, and writes a signed bundle (results, report, release/quarantine files).
     """
+    if os.environ.get("AUDITKIT_DEBUG"):
+        # Tracebacks of failed checks go here, never into results.json or the report.
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
 
 
 @main.command()

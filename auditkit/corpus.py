@@ -122,13 +122,14 @@ def _parse_codes(value: Any, where: tuple[str, int | None], field_name: str) -> 
             field=field_name,
         )
     codes: list[str] = []
-    for item in items:
+    for position, item in enumerate(items, start=1):
         try:
             code = normalize_code(item)
         except ValueError:
+            # Name the item, not its value: a mis-mapped field could hold report text.
             raise CorpusError(
                 path,
-                f"{item[:20]!r} is not an ICD-10 code",
+                f"code {position} ({len(item)} characters) is not an ICD-10 code",
                 line=line,
                 field=field_name,
                 hint="codes look like F32.1 or F321; use --codes-field to point at another field",

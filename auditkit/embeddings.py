@@ -8,13 +8,13 @@ describing the weights for the manifest. Nothing here downloads: a missing model
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from auditkit.cache import KeyedStore, caching_enabled, folder_digest
 from auditkit.errors import ModelUnavailableError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -45,13 +45,8 @@ def resolve_model_path(spec: str | None = None) -> Path:
 
 @cache
 def weights_digest(folder: str) -> str:
-    """sha256 over every file of a model folder: relative path and file digest, sorted."""
-    outer = hashlib.sha256()
-    root = Path(folder)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        inner = hashlib.sha256(path.read_bytes()).hexdigest()
-        outer.update(f"{path.relative_to(root).as_posix()}\0{inner}\n".encode())
-    return outer.hexdigest()
+    """sha256 over every file of a model folder (see :func:`auditkit.cache.folder_digest`)."""
+    return folder_digest(Path(folder))
 
 
 def model_description(spec: str | None = None) -> dict[str, Any]:
@@ -89,58 +84,6 @@ def _load(folder: str) -> Any:
     return SentenceTransformer(folder, device="cpu", local_files_only=True)
 
 
-def cache_dir() -> Path:
-    """Return the cache folder: $AUDITKIT_CACHE_DIR, else $XDG_CACHE_HOME/auditkit."""
-    if os.environ.get("AUDITKIT_CACHE_DIR"):
-        return Path(os.environ["AUDITKIT_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "auditkit"
-
-
-class EmbeddingCache:
-    """Embeddings already computed, keyed by model digest, library versions and text hash.
-
-    Embedding is the slowest step on a CPU (about 0.1 s per 350-word report), and the same
-    source and holdout corpora are embedded again by every audit. The cache lives on the
-    user's machine only (never in a bundle); its keys hold no text, only a sha256. Set
-    ``AUDITKIT_NO_CACHE=1`` to turn it off.
-    """
-
-    def __init__(self, folder: Path, namespace: str) -> None:
-        import sqlite3
-
-        folder.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(folder / "embeddings.sqlite", timeout=60)
-        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB)")
-        self._namespace = namespace
-
-    def _key(self, text: str) -> str:
-        return hashlib.sha256(f"{self._namespace}\0{text}".encode()).hexdigest()
-
-    def get_many(self, texts: Sequence[str]) -> dict[int, Any]:
-        """Cached vectors, by position in ``texts``."""
-        import numpy as np
-
-        keys = [self._key(t) for t in texts]
-        found: dict[str, Any] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT key, vec FROM vectors WHERE key IN ({marks})"
-            for key, blob in self._db.execute(query, chunk):
-                found[key] = np.frombuffer(blob, dtype=np.float32)
-        return {i: found[k] for i, k in enumerate(keys) if k in found}
-
-    def put_many(self, texts: Sequence[str], vectors: Any) -> None:
-        """Store one vector per text."""
-        rows = [
-            (self._key(t), v.astype("float32").tobytes())
-            for t, v in zip(texts, vectors, strict=True)
-        ]
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", rows)
-
-
 def _namespace(folder: Path) -> str:
     from importlib.metadata import version as dist_version
 
@@ -157,10 +100,13 @@ def embed(texts: Sequence[str], spec: str | None = None, batch_size: int = 32) -
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
     folder = resolve_model_path(spec)
-    cache = None
-    if not os.environ.get("AUDITKIT_NO_CACHE"):
-        cache = EmbeddingCache(cache_dir(), _namespace(folder))
-    known = cache.get_many(texts) if cache else {}
+    # Embedding is the slowest step on a CPU (~0.1 s per report) and every audit embeds the
+    # same source and holdout again, so vectors are kept in the cache, keyed by text digest.
+    cache = KeyedStore("embeddings.sqlite", _namespace(folder)) if caching_enabled() else None
+    known = {
+        i: np.frombuffer(blob, dtype=np.float32)
+        for i, blob in (cache.get_many(texts) if cache else {}).items()
+    }
     missing = [i for i in range(len(texts)) if i not in known]
     if missing:
         model = _load(str(folder))
@@ -172,7 +118,7 @@ def embed(texts: Sequence[str], spec: str | None = None, batch_size: int = 32) -
             show_progress_bar=False,
         ).astype(np.float32)
         if cache:
-            cache.put_many([texts[i] for i in missing], fresh)
+            cache.put_many([texts[i] for i in missing], [v.tobytes() for v in fresh])
         known.update(zip(missing, fresh, strict=True))
     return np.stack([known[i] for i in range(len(texts))]).astype(np.float32)
 

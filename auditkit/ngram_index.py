@@ -44,6 +44,10 @@ class Encoded:
     def __len__(self) -> int:
         return len(self.tokens)
 
+    def char_span(self, start: int, end: int) -> tuple[int, int]:
+        """Character offsets in the text of its tokens ``[start, end)``."""
+        return int(self.starts[start]), int(self.ends[end - 1])
+
 
 def encode(text: str) -> Encoded:
     """Encode the word tokens of ``text`` (punctuation is not a token here)."""

@@ -120,13 +120,14 @@ def run_checks(checks: Sequence[Check], context: CheckContext) -> list[CheckResu
         except AuditkitError:
             raise
         except Exception as exc:  # the run must still produce a verdict ("error")
+            # The exception's message may quote record text, so results.json (and the
+            # report) name only its type; the traceback goes to the debug log.
             log.debug("check %s failed", check.id, exc_info=True)
-            message = str(exc).splitlines()[0][:200] if str(exc) else ""
             results.append(
                 CheckResult(
                     check=check.id,
                     status="error",
-                    reason=f"{type(exc).__name__}: {message}",
+                    reason=f"{type(exc).__name__} (details: AUDITKIT_DEBUG=1)",
                     config=check.config.model_dump(mode="json"),
                 )
             )

@@ -36,8 +36,3 @@ class Progress:
 
         with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
             yield bar
-
-    def note(self, message: str) -> None:
-        """A one-line status message (only when progress is on)."""
-        if self.enabled:
-            print(message, file=sys.stderr)

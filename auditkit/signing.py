@@ -183,13 +183,9 @@ def demo_identity(cache_dir: str | Path | None = None) -> SigningIdentity:
         cache_dir: Folder holding the demo key files. Default: ``$AUDITKIT_CACHE_DIR/demo-key``,
             else ``$XDG_CACHE_HOME/auditkit/demo-key`` (``~/.cache`` when unset).
     """
-    if cache_dir is not None:
-        folder = Path(cache_dir)
-    elif os.environ.get("AUDITKIT_CACHE_DIR"):
-        folder = Path(os.environ["AUDITKIT_CACHE_DIR"]) / "demo-key"
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        folder = Path(base) / "auditkit" / "demo-key"
+    from auditkit.cache import cache_dir as default_cache_dir
+
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "demo-key"
     with contextlib.suppress(SigningError):  # not usable: make a fresh one below
         cached = load_identity(folder)
         if cached.demo:

@@ -250,13 +250,13 @@ class OverlapCheck(Check):
         """Index the source, match every synthetic (and holdout) record, calibrate."""
         cfg: OverlapConfig = self.config  # type: ignore[assignment]
         a = self.analyse(context)
-        metrics = self._metrics(a.synthetic, cfg)
+        metrics = self._metrics(a.synthetic)
         reason = None
         if a.holdout is None:
             reason = "no --holdout corpus: the calibrated distance test was skipped"
         else:
             metrics += self._distance_test(context, a.synthetic, a.holdout, a.source, cfg)
-        records = self._records(context, a.synthetic, a.source, a.index)
+        records = self._records(a.synthetic, a.source)
         evidence = self._evidence(context, a.synthetic, a.source, a.index)
         return CheckResult(
             check=self.id, status="ok", reason=reason, config=cfg.model_dump(mode="json"),
@@ -299,9 +299,7 @@ class OverlapCheck(Check):
                 bar.update(len(batch))
         return out
 
-    def _metrics(
-        self, matched: Sequence[tuple[Record, Encoded, RecordOverlap]], cfg: OverlapConfig
-    ) -> list[Metric]:
+    def _metrics(self, matched: Sequence[tuple[Record, Encoded, RecordOverlap]]) -> list[Metric]:
         results = [res for _, _, res in matched]
         leaks = [m for res in results for m in res.matches if m.leak]
         values: dict[str, float | int] = {
@@ -386,11 +384,7 @@ class OverlapCheck(Check):
         return out
 
     def _records(
-        self,
-        context: CheckContext,
-        matched: Sequence[tuple[Record, Encoded, RecordOverlap]],
-        source: Sequence[Record],
-        index: SourceIndex,
+        self, matched: Sequence[tuple[Record, Encoded, RecordOverlap]], source: Sequence[Record]
     ) -> dict[str, RR]:
         out = {}
         for record, enc, res in matched:
@@ -399,7 +393,7 @@ class OverlapCheck(Check):
                 if not m.leak:
                     continue
                 src_id = source[m.source].id
-                start, end = int(enc.starts[m.start]), int(enc.ends[m.end - 1])
+                start, end = enc.char_span(m.start, m.end)
                 findings.append(Finding(
                     kind=f"{m.kind}_copy",
                     message=f"{m.tokens}-word {'verbatim' if m.kind == 'exact' else 'near'} "
@@ -433,7 +427,7 @@ class OverlapCheck(Check):
         )
         out = []
         for record, enc, m in leaks[:20]:
-            start, end = int(enc.starts[m.start]), int(enc.ends[m.end - 1])
+            start, end = enc.char_span(m.start, m.end)
             s_start, s_end = index.record_span(m.source, m.source_start, m.source_end)
             out.append(Evidence(
                 title=f"{'Verbatim' if m.kind == 'exact' else 'Near'} copy, {m.tokens} words",
@@ -455,7 +449,7 @@ def masked_excerpt(context: CheckContext, text: str, enc: Encoded, start: int, e
     shown = range(start, min(end, start + EXCERPT_WORDS))
     words = [text[int(enc.starts[i]) : int(enc.ends[i])] for i in shown]
     masked = " ".join(context.masker.token(w, "W") for w in words)
-    passage = text[int(enc.starts[start]) : int(enc.ends[end - 1])]
+    passage = text[slice(*enc.char_span(start, end))]
     return f"{masked} … ({end - start} words; passage #{context.masker.fingerprint(passage)})"
 
 
@@ -469,10 +463,10 @@ def overlap_record_json(
     """The ``auditkit overlap`` JSON line of one record: offsets and ids, never text."""
     matches = []
     for m in res.matches:
+        start, end = enc.char_span(m.start, m.end)
         s_start, s_end = index.record_span(m.source, m.source_start, m.source_end)
         matches.append({
-            "kind": m.kind, "source_id": source[m.source].id,
-            "start": int(enc.starts[m.start]), "end": int(enc.ends[m.end - 1]),
+            "kind": m.kind, "source_id": source[m.source].id, "start": start, "end": end,
             "source_start": s_start, "source_end": s_end,
             "similarity": round(m.similarity, 6), "boilerplate": m.boilerplate,
         })  # fmt: skip
@@ -512,7 +506,7 @@ def scan_files(
     with LocalExecutor(workers) as executor:
         context = make_context(inputs, seed, executor, signing.demo_identity(), progress)
         a = check.analyse(context)
-        metrics = check._metrics(a.synthetic, cfg)
+        metrics = check._metrics(a.synthetic)
         if a.holdout is not None:
             metrics += check._distance_test(context, a.synthetic, a.holdout, a.source, cfg)
     lines = [

@@ -1,8 +1,8 @@
 """Stable check ids -> check classes.
 
 Built-in checks register through the ``auditkit.checks`` entry-point group, exactly as a
-third-party plugin does (see pyproject.toml). Nothing walks subclasses. Tests and
-embedding applications can add a class with :func:`register`.
+third-party plugin does (see pyproject.toml). Nothing walks subclasses. Embedding
+applications can add a class with :func:`register`.
 """
 
 from __future__ import annotations
@@ -32,11 +32,6 @@ def register(cls: type[Check]) -> type[Check]:
         raise TypeError(f"{cls!r} is not a Check subclass")
     _registered[cls.id] = cls
     return cls
-
-
-def unregister(check_id: str) -> None:
-    """Remove a check registered with :func:`register` (for tests)."""
-    _registered.pop(check_id, None)
 
 
 def ids() -> list[str]:

@@ -18,16 +18,14 @@ This module imports neither spaCy nor Presidio: a fully cached run never loads t
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from auditkit.cache import KeyedStore, cache_dir, caching_enabled, folder_digest
 from auditkit.phi.spans import PhiSpan
 
 if TYPE_CHECKING:
@@ -35,30 +33,20 @@ if TYPE_CHECKING:
 
 #: Bump when the stored value format changes.
 FORMAT = "phi-scan-1"
-_CHUNK = 500
-
-
-def _file_digest(paths: Sequence[Path], root: Path) -> str:
-    r"""sha256 over sorted ``relative/path\0<sha256 of file>`` lines."""
-    outer = hashlib.sha256()
-    for p in sorted(paths):
-        inner = hashlib.sha256(p.read_bytes()).hexdigest()
-        outer.update(f"{p.relative_to(root).as_posix()}\0{inner}\n".encode())
-    return outer.hexdigest()
 
 
 @cache
 def rules_digest(folder: str) -> str:
     """Digest of the YAML files that :func:`auditkit.phi.rules.load_rules` reads."""
     root = Path(folder)
-    return _file_digest(list(root.glob("*.yaml")), root)
+    return folder_digest(root, root.glob("*.yaml"))
 
 
 @cache
 def code_digest() -> str:
     """Digest of the ``auditkit.phi`` modules (the code recognizers, merging, allow-list)."""
     root = Path(__file__).resolve().parent
-    return _file_digest(list(root.glob("*.py")), root)
+    return folder_digest(root, root.glob("*.py"))
 
 
 def scan_namespace(spec: EngineSpec) -> str:
@@ -96,42 +84,23 @@ class PhiScanCache:
     """Spans already detected, keyed by sha256 of the detector's namespace and the text."""
 
     def __init__(self, folder: Path, namespace: str) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(folder / "phi_scans.sqlite", timeout=60)
-        self._db.execute("CREATE TABLE IF NOT EXISTS scans (key TEXT PRIMARY KEY, spans TEXT)")
-        self._namespace = namespace
+        self._store = KeyedStore("phi_scans.sqlite", namespace, folder)
 
     def close(self) -> None:
         """Close the database connection."""
-        self._db.close()
-
-    def _key(self, text: str) -> str:
-        return hashlib.sha256(f"{self._namespace}\0{text}".encode()).hexdigest()
+        self._store.close()
 
     def get_many(self, texts: Sequence[str]) -> dict[int, list[PhiSpan]]:
         """Cached spans, by position in ``texts``."""
-        keys = [self._key(t) for t in texts]
-        found: dict[str, list[PhiSpan]] = {}
-        unique = sorted(set(keys))
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT key, spans FROM scans WHERE key IN ({marks})"
-            for key, value in self._db.execute(query, chunk):
-                found[key] = _decode(value)
-        return {i: list(found[k]) for i, k in enumerate(keys) if k in found}
+        return {i: _decode(v.decode()) for i, v in self._store.get_many(texts).items()}
 
     def put_many(self, texts: Sequence[str], spans: Sequence[Sequence[PhiSpan]]) -> None:
         """Store the spans of each text."""
-        rows = [(self._key(t), _encode(s)) for t, s in zip(texts, spans, strict=True)]
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO scans VALUES (?, ?)", rows)
+        self._store.put_many(texts, [_encode(s).encode() for s in spans])
 
 
 def open_cache(spec: EngineSpec) -> PhiScanCache | None:
     """The scan cache for ``spec`` in ``cache_dir()``; None when ``AUDITKIT_NO_CACHE`` is set."""
-    if os.environ.get("AUDITKIT_NO_CACHE"):
+    if not caching_enabled():
         return None
-    from auditkit.embeddings import cache_dir
-
     return PhiScanCache(cache_dir(), scan_namespace(spec))

@@ -13,7 +13,6 @@ function the executor maps over batches.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -24,6 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from auditkit.cache import folder_digest
 from auditkit.errors import ModelUnavailableError
 from auditkit.phi.recognizers import (
     build_registry,
@@ -137,19 +137,12 @@ def model_info(name: str) -> ModelInfo:
     and of file-system order.
     """
     folder = model_data_dir(name)
-    outer = hashlib.sha256()
-    for f in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        inner = hashlib.sha256()
-        with f.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                inner.update(chunk)
-        outer.update(f"{f.relative_to(folder).as_posix()}\0{inner.hexdigest()}\n".encode())
     meta_path = folder / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     return ModelInfo(
         name=Path(name).name if Path(name).is_dir() else name,
         version=str(meta.get("version", "unknown")),
-        sha256=outer.hexdigest(),
+        sha256=folder_digest(folder),
         path=str(folder),
     )
 
