@@ -88,6 +88,22 @@ def test_planted_copies_in_the_leaky_fixture_are_found(leaky_lines, fixtures_dir
     assert all(found["document_copy"])
 
 
+def test_the_clean_fixture_copies_no_passage(fixtures_dir, tmp_path):
+    out = tmp_path / "clean.jsonl"
+    proc = overlap(
+        "--synthetic",
+        str(fixtures_dir / "synthetic_clean.jsonl"),
+        "--source",
+        str(fixtures_dir / "source.jsonl"),
+        "--out",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in out.open()]
+    assert len(lines) == 171
+    assert [line["id"] for line in lines if line["leak"]] == []
+
+
 def test_output_never_contains_text(leaky_lines, fixtures_dir):
     dumped = json.dumps(leaky_lines)
     for record in map(json.loads, (fixtures_dir / "source.jsonl").open()):
