@@ -28,6 +28,16 @@ def test_demo_writes_two_verified_bundles_and_prints_paths(tmp_path):
     assert clean["verdict"]["outcome"] in ("pass", "pass_with_warnings")
     assert leaky["verdict"]["outcome"] == "fail"
 
+    def gates(results):
+        return {g["id"]: g["outcome"] for g in results["verdict"]["gates"]}
+
+    # The default policy gates on copied source passages: the planted copies fail it.
+    assert gates(clean)["no-copied-source-passages"] == "pass"
+    assert gates(leaky)["no-copied-source-passages"] == "fail"
+    assert gates(clean)["not-closer-than-fresh-real-notes"] == "pass"
+    copied = {g["id"]: g for g in leaky["verdict"]["record_gates"]}["record-no-copied-passage"]
+    assert copied["failed"] > 0
+
 
 def _diversity(path, source):
     proc = auditkit("diversity", str(path), "--source", str(source), "--json", "--quiet")
