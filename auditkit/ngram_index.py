@@ -12,25 +12,67 @@ Memory: about 16 bytes per source token for the postings (hash, record, position
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auditkit.text import ngram_hashes, tokenize
+from auditkit.text import _GRAM_MULT, _fold, tokenize
 
-_WORD_CACHE: dict[str, int] = {}
+_MASK = (1 << 64) - 1
+#: Token hash: a polynomial over the token's code points, sum(c_k * P**k) mod 2**64 with an
+#: odd P (so P is invertible and numpy can hash every token of a text from one prefix sum),
+#: xor its length times L, through the splitmix64 finaliser.
+_P = 0xC2B2AE3D27D4EB4F
+_P_INV = pow(_P, -1, 1 << 64)
+_L = 0x165667B19E3779F9
+_M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_POWERS: list[Any] = []  # [P**k, P**-k] for k < some length, grown on demand
 
 
 def token_hash(token: str) -> int:
     """A stable 64-bit hash of a normalised token (the same in every process and run)."""
-    value = _WORD_CACHE.get(token)
-    if value is None:
-        value = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "little")
-        if len(_WORD_CACHE) < 2_000_000:
-            _WORD_CACHE[token] = value
-    return value
+    h = 0
+    for ch in reversed(token):
+        h = (h * _P + ord(ch)) & _MASK
+    z = h ^ ((len(token) * _L) & _MASK)
+    z = ((z ^ (z >> 30)) * _M1) & _MASK
+    z = ((z ^ (z >> 27)) * _M2) & _MASK
+    return z ^ (z >> 31)
+
+
+def _powers(n: int) -> tuple[Any, Any]:
+    """P**k and P**-k (mod 2**64) for k in range(n + 1), as uint64 arrays."""
+    import numpy as np
+
+    if not _POWERS or len(_POWERS[0]) <= n:
+        size = max(n + 1, 2 * len(_POWERS[0]) if _POWERS else 4096)
+        forward = np.empty(size, dtype=np.uint64)
+        backward = np.empty(size, dtype=np.uint64)
+        forward[0] = backward[0] = 1
+        forward[1:] = np.uint64(_P)
+        backward[1:] = np.uint64(_P_INV)
+        np.multiply.accumulate(forward, out=forward)
+        np.multiply.accumulate(backward, out=backward)
+        _POWERS[:] = [forward, backward]
+    return _POWERS[0], _POWERS[1]
+
+
+def _span_hashes(codes: Any, starts: Any, ends: Any) -> Any:
+    """:func:`token_hash` of ``codes[start:end]`` for every span at once (numpy)."""
+    import numpy as np
+
+    forward, backward = _powers(len(codes))
+    prefix = np.zeros(len(codes) + 1, dtype=np.uint64)
+    np.cumsum(codes.astype(np.uint64) * forward[: len(codes)], out=prefix[1:])
+    z = (prefix[ends] - prefix[starts]) * backward[starts]
+    z ^= (ends - starts).astype(np.uint64) * np.uint64(_L)
+    z ^= z >> np.uint64(30)
+    z *= np.uint64(_M1)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(_M2)
+    z ^= z >> np.uint64(31)
+    return z
 
 
 @dataclass(frozen=True)
@@ -49,13 +91,106 @@ class Encoded:
         return int(self.starts[start]), int(self.ends[end - 1])
 
 
+# Character classes of the word tokens of :func:`auditkit.text.tokenize`: a token is a run
+# of word characters (``[^\W_]``, i.e. ``str.isalnum``), runs joined by one of ``'’-./``.
+# Found with numpy over the code points instead of one regex match object per token.
+_OTHER, _WORD, _JOIN, _HAZARD = 0, 1, 2, 3
+_ASCII_CLASS = bytes(
+    _WORD if chr(c).isalnum() else _JOIN if chr(c) in "'-./" else _OTHER for c in range(128)
+)
+_CLASS_CACHE: dict[int, int] = {}
+
+
+def _unicode_class(code: int) -> int:
+    """Class of a non-ASCII character; a symbol that folds to letters (™) is a hazard."""
+    value = _CLASS_CACHE.get(code)
+    if value is None:
+        ch = chr(code)
+        if ch.isalnum():
+            value = _WORD
+        elif ch == "’":
+            value = _JOIN
+        elif ch.isspace():
+            value = _OTHER
+        else:  # a punctuation token: kept by the filter below when its fold is alphanumeric
+            folded = _fold(ch)
+            value = _HAZARD if folded[:1].isalnum() or folded[-1:].isalnum() else _OTHER
+        _CLASS_CACHE[code] = value
+    return value
+
+
+def _token_spans(classes: Any) -> tuple[Any, Any]:
+    """Start and end offsets of the tokens, given one class per character (numpy)."""
+    import numpy as np
+
+    word = classes == _WORD
+    inside = word.copy()
+    if len(classes) > 2:  # a joiner counts only between two word characters
+        inside[1:-1] |= (classes[1:-1] == _JOIN) & word[:-2] & word[2:]
+    edges = np.diff(inside.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    return (
+        np.flatnonzero(edges == 1).astype(np.int32),
+        np.flatnonzero(edges == -1).astype(np.int32),
+    )
+
+
 def encode(text: str) -> Encoded:
-    """Encode the word tokens of ``text`` (punctuation is not a token here)."""
+    """Encode the word tokens of ``text`` (punctuation is not a token here).
+
+    The same tokens, offsets and hashes as the word tokens of
+    :func:`auditkit.text.tokenize` (see :func:`_encode_tokens`, the reference form), found
+    with numpy: tokens that are pure ASCII are lower-cased, the others folded one by one.
+    """
+    import numpy as np
+
+    ascii_class = np.frombuffer(_ASCII_CLASS, np.uint8)
+    if text.isascii():
+        codes = np.frombuffer(text.encode("ascii"), np.uint8)
+        starts, ends = _token_spans(ascii_class[codes])
+        return Encoded(_span_hashes(_lower(codes), starts, ends), starts, ends)
+    codes = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    classes = ascii_class[np.minimum(codes, 127)]
+    high = np.flatnonzero(codes > 127)
+    distinct, where = np.unique(codes[high], return_inverse=True)
+    table = np.array([_unicode_class(int(c)) for c in distinct], dtype=np.uint8)
+    if (table == _HAZARD).any():
+        return _encode_tokens(text)
+    classes[high] = table[where]
+    starts, ends = _token_spans(classes)
+    hashes = _span_hashes(_lower(codes), starts, ends)
+    # Tokens holding a non-ASCII character are folded (NFKC, casefold) one by one.
+    seen = np.zeros(len(codes) + 1, dtype=np.int64)
+    np.cumsum(codes > 127, out=seen[1:])
+    keep = np.ones(len(hashes), dtype=bool)
+    for i in np.flatnonzero(seen[ends] > seen[starts]).tolist():
+        folded = _fold(text[starts[i] : ends[i]])
+        hashes[i] = token_hash(folded)
+        keep[i] = folded[:1].isalnum() or folded[-1:].isalnum()
+    if not keep.all():
+        hashes, starts, ends = hashes[keep], starts[keep], ends[keep]
+    return Encoded(hashes, starts, ends)
+
+
+def _lower(codes: Any) -> Any:
+    """ASCII capitals of a code-point array lower-cased (what folding does to ASCII)."""
+    upper = (codes >= 65) & (codes <= 90)
+    return codes + (upper * 32).astype(codes.dtype)
+
+
+def _hashes(words: list[str]) -> Any:
+    """The token hashes of ``words`` as a uint64 array."""
+    import numpy as np
+
+    return np.fromiter((token_hash(w) for w in words), dtype=np.uint64, count=len(words))
+
+
+def _encode_tokens(text: str) -> Encoded:
+    """The reference form of :func:`encode`, through :func:`auditkit.text.tokenize`."""
     import numpy as np
 
     toks = [t for t in tokenize(text) if t.text[:1].isalnum() or t.text[-1:].isalnum()]
     return Encoded(
-        np.fromiter((token_hash(t.text) for t in toks), dtype=np.uint64, count=len(toks)),
+        _hashes([t.text for t in toks]),
         np.fromiter((t.start for t in toks), dtype=np.int32, count=len(toks)),
         np.fromiter((t.end for t in toks), dtype=np.int32, count=len(toks)),
     )
@@ -87,55 +222,74 @@ class SourceIndex:
 
     @classmethod
     def build(cls, docs: Iterable[Encoded], n: int, exact_n: int) -> SourceIndex:
-        """Build the index from encoded source records (in record order)."""
+        """Build the index from encoded source records (in record order).
+
+        Works on the concatenated tokens: one pass of n-gram hashes over all of them (grams
+        crossing a record boundary dropped), one stable argsort of the hashes (postings of
+        a gram stay in record order), offsets in int32 while they fit. The encodings are
+        released as soon as they are concatenated when the caller holds no other reference
+        (pass a generator or a temporary list).
+        """
         import numpy as np
 
         docs = list(docs)
-        lengths = np.array([len(d) for d in docs], dtype=np.int64)
-        doc_offset = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        empty_u64 = np.empty(0, dtype=np.uint64)
-        gram_lists = [ngram_hashes(d.tokens, n) for d in docs]
-        counts = np.array([len(g) for g in gram_lists], dtype=np.int64)
-        all_grams = np.concatenate(gram_lists) if gram_lists else empty_u64
-        record = np.repeat(np.arange(len(docs), dtype=np.int32), counts)
-        position = (
-            np.concatenate([np.arange(c, dtype=np.int32) for c in counts])
-            if len(counts)
-            else np.empty(0, dtype=np.int32)
+        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+        doc_offset = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=doc_offset[1:])
+
+        def cat(items: list[Encoded], field: str, dtype: Any) -> Any:
+            parts = [getattr(d, field) for d in items]
+            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
+
+        tokens = cat(docs, "tokens", np.uint64)
+        starts, ends = cat(docs, "starts", np.int32), cat(docs, "ends", np.int32)
+        del docs
+        total = len(tokens)
+        offset_type = np.int32 if total < 2**31 - 1 else np.int64
+        record_of = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
+
+        # n-grams: hash, owning record, position in the record; postings grouped by gram.
+        grams, where = _corpus_grams(tokens, doc_offset, n, offset_type)
+        order = np.argsort(grams, kind="stable")  # stable: records stay in order per gram
+        grams = grams[order]
+        where = where[order]
+        del order
+        post_record = record_of[where]
+        post_pos = (where - doc_offset.astype(offset_type)[post_record]).astype(
+            np.int32, copy=False
         )
-        order = np.argsort(all_grams, kind="stable")  # stable: records stay in order per gram
-        sorted_grams = all_grams[order]
-        post_record = record[order]
-        post_pos = position[order]
-        grams, block_start = np.unique(sorted_grams, return_index=True)
-        block_start = block_start.astype(np.int64)
-        block_end = np.r_[block_start[1:], len(sorted_grams)].astype(np.int64)
-        # A posting repeats its record when the gram occurs twice in one record.
-        repeat = np.zeros(len(sorted_grams), dtype=np.int32)
-        if len(sorted_grams) > 1:
-            repeat[1:] = (sorted_grams[1:] == sorted_grams[:-1]) & (
-                post_record[1:] == post_record[:-1]
-            )
+        del where
+        block_start, block_end = _blocks(grams, offset_type)
+        grams = grams[block_start]
+        # df: postings minus repeats (the gram again in the same record, adjacent here).
+        repeat = np.zeros(len(post_record), dtype=bool)
+        if len(post_record) > 1:
+            np.equal(post_record[1:], post_record[:-1], out=repeat[1:])
+            repeat[block_start] = False
         df = (block_end - block_start).astype(np.int32)
         if len(grams):
-            df -= np.add.reduceat(repeat, block_start).astype(np.int32)
-        # Distinct records per exact n-gram: unique within each record, then count.
-        exact = [np.unique(ngram_hashes(d.tokens, exact_n)) for d in docs]
-        if exact:
-            exact_grams, exact_df = np.unique(np.concatenate(exact), return_counts=True)
-        else:
-            exact_grams, exact_df = empty_u64, np.empty(0, dtype=np.int64)
+            df -= np.add.reduceat(repeat, block_start, dtype=np.int32)
+        del repeat
 
-        def cat(field: str, dtype: Any) -> Any:
-            parts = [getattr(d, field) for d in docs]
-            return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype=dtype)
+        del record_of
+        # Distinct records per exact n-gram: unique within each record, then count.
+        exact, _ = _corpus_grams(tokens, doc_offset, exact_n, offset_type)
+        per_record = np.maximum(lengths - exact_n + 1, 0)
+        cut = np.cumsum(per_record)
+        exact = np.concatenate(
+            [np.unique(part) for part in np.split(exact, cut[:-1])] or [np.empty(0, np.uint64)]
+        )
+        exact.sort()
+        exact_block, exact_end = _blocks(exact, offset_type)
+        exact_grams = exact[exact_block]
+        exact_df = (exact_end - exact_block).astype(np.int32)
+        del exact
 
         return cls(
             n=n, grams=grams, block_start=block_start, block_end=block_end, df=df,
             post_record=post_record, post_pos=post_pos, exact_n=exact_n,
-            exact_grams=exact_grams, exact_df=exact_df.astype(np.int32),
-            tokens=cat("tokens", np.uint64),
-            starts=cat("starts", np.int32), ends=cat("ends", np.int32), doc_offset=doc_offset,
+            exact_grams=exact_grams, exact_df=exact_df,
+            tokens=tokens, starts=starts, ends=ends, doc_offset=doc_offset,
         )  # fmt: skip
 
     @property
@@ -200,3 +354,49 @@ class SourceIndex:
         n, exact_n = (int(v) for v in (folder / "params.txt").read_text().split())
         arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in cls._ARRAYS}
         return cls(n=n, exact_n=exact_n, **arrays)
+
+
+def _gram_hashes(tokens: Any, n: int) -> Any:
+    """:func:`auditkit.text.ngram_hashes` of a long array, in place (one n-gram array)."""
+    import numpy as np
+
+    count = len(tokens) - n + 1
+    if count <= 0:
+        return np.empty(0, dtype=np.uint64)
+    one, mult = np.uint64(1), np.uint64(_GRAM_MULT)
+    h = tokens[:count] + one  # the first step of the polynomial: 0 * mult + (id + 1)
+    with np.errstate(over="ignore"):
+        for k in range(1, n):
+            h *= mult
+            h += tokens[k : k + count]
+            h += one
+    return h
+
+
+def _corpus_grams(tokens: Any, doc_offset: Any, n: int, offset_type: Any) -> tuple[Any, Any]:
+    """Hashes and corpus positions of every n-gram that lies inside one record."""
+    import numpy as np
+
+    hashes = _gram_hashes(tokens, n)
+    valid = np.ones(len(hashes), dtype=bool)
+    # The last n - 1 positions of each record start a gram that crosses into the next.
+    tail = doc_offset[1:, None] - np.arange(1, n, dtype=np.int64)[None, :]
+    tail = tail[(tail >= doc_offset[:-1, None]) & (tail < len(hashes))]
+    valid[tail] = False
+    where = np.arange(len(hashes), dtype=offset_type)[valid]
+    return hashes[valid], where
+
+
+def _blocks(sorted_values: Any, offset_type: Any) -> tuple[Any, Any]:
+    """First and one-past-last index of each run of equal values in a sorted array."""
+    import numpy as np
+
+    first = np.ones(len(sorted_values), dtype=bool)
+    if len(sorted_values) > 1:
+        np.not_equal(sorted_values[1:], sorted_values[:-1], out=first[1:])
+    start = np.flatnonzero(first).astype(offset_type)
+    end = np.empty_like(start)
+    end[:-1] = start[1:]
+    if len(end):
+        end[-1] = len(sorted_values)
+    return start, end

@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -182,6 +183,13 @@ class Stages:
         return value
 
 
+def _drain(items: list) -> Iterator:
+    """Yield the items of a list in order, removing each from the list."""
+    items.reverse()
+    while items:
+        yield items.pop()
+
+
 def measure(size: int, n_synthetic: int, n_words: int, workers: int, seed: int, budget: float):
     """Time and memory of every stage at one source size (run in a fresh process).
 
@@ -210,11 +218,12 @@ def measure(size: int, n_synthetic: int, n_words: int, workers: int, seed: int, 
             "encode",
             lambda: [enc for part in executor.map(encode_batch, batches) for enc in part],
         )
-        build = functools.partial(SourceIndex.build, encoded, cfg.seed_ngram, cfg.ngram)
-        index = st.run("build", build)
-        del build
         out["source_tokens"] = int(sum(len(e) for e in encoded))
-        del encoded  # the check drops its encodings once the index is built
+        # As the check does: the index takes the encodings over and frees them once
+        # concatenated (the list is drained, so nothing else keeps them alive).
+        build = functools.partial(SourceIndex.build, _drain(encoded), cfg.seed_ngram, cfg.ngram)
+        index = st.run("build", build)
+        del build, encoded
         out["index_bytes"] = index.nbytes()
         # How much work a query gets: share of synthetic 4-grams that seed, postings per seed.
         sample = encode_batch(syn_texts[:200])
@@ -329,6 +338,9 @@ def report(rows: list[dict], args: argparse.Namespace) -> None:
         for name in ("checks/overlap.py", "overlap_match.py", "ngram_index.py", "text.py")
     )
     print(f"check code: {code}")
+    print(
+        "load average at the end (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    )
     cols = [
         ("source reports", lambda r: f"{r['size']:,}"),
         ("source tokens", lambda r: f"{r['source_tokens']:,}"),

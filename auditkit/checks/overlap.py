@@ -19,7 +19,7 @@ saved as ``.npy`` files in a temporary folder and memory-mapped read-only by eve
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -267,7 +267,11 @@ class OverlapCheck(Check):
 
     def _build_index(self, context: CheckContext, records: Sequence[Record]) -> SourceIndex:
         cfg: OverlapConfig = self.config  # type: ignore[assignment]
-        encoded: list[Encoded] = []
+        # A generator: the index owns the encodings and frees them once concatenated.
+        return SourceIndex.build(self._encode(context, records), cfg.seed_ngram, cfg.ngram)
+
+    def _encode(self, context: CheckContext, records: Sequence[Record]) -> Iterator[Encoded]:
+        cfg: OverlapConfig = self.config  # type: ignore[assignment]
         batches = [records[i : i + cfg.batch_size] for i in range(0, len(records), cfg.batch_size)]
         with context.progress.bar("overlap: indexing source", len(records)) as bar:
             for batch, enc in zip(
@@ -275,9 +279,8 @@ class OverlapCheck(Check):
                 context.executor.map(encode_batch, [[r.text for r in b] for b in batches]),
                 strict=True,
             ):
-                encoded.extend(enc)
+                yield from enc
                 bar.update(len(batch))
-        return SourceIndex.build(encoded, cfg.seed_ngram, cfg.ngram)
 
     def _match(
         self,

@@ -36,6 +36,19 @@ def test_fixture_builder_reproduces_the_committed_files(tmp_path, fixtures_dir):
         assert sha(tmp_path / name) == sha(fixtures_dir / name), f"{name} differs from its builder"
 
 
+def test_overlap_benchmark_builder_reproduces_the_committed_files(tmp_path, fixtures_dir):
+    out = tmp_path / "overlap_bench"
+    subprocess.run(
+        [sys.executable, str(fixtures_dir / "build_overlap_bench.py"), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    for name in ("synthetic.jsonl", "labels.jsonl", "README.md"):
+        committed = fixtures_dir / "overlap_bench" / name
+        assert sha(out / name) == sha(committed), f"overlap_bench/{name} differs from its builder"
+
+
 def test_phi_benchmark_builder_reproduces_documents(tmp_path, fixtures_dir):
     bench = fixtures_dir / "phi_benchmark"
     copy = tmp_path / "phi_benchmark"
