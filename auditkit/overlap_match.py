@@ -120,8 +120,7 @@ def _clusters(si: Any, sr: Any, sj: Any, p: MatchParams) -> list[tuple[int, list
     clusters: list[tuple[int, list[tuple[int, int]]]] = []
     live: list[int] = []  # clusters of the current record that can still grow
     current = -1
-    for k in order:
-        i, r, j = int(si[k]), int(sr[k]), int(sj[k])
+    for i, r, j in zip(si[order].tolist(), sr[order].tolist(), sj[order].tolist(), strict=True):
         if r != current:
             current, live = r, []
         live = [c for c in live if i - clusters[c][1][-1][0] <= p.max_gap]
