@@ -6,8 +6,10 @@ its document frequency (in how many distinct source records it occurs). The inde
 built once, can be saved as ``.npy`` files and memory-mapped by worker processes, so
 every worker shares one read-only copy through the page cache.
 
-Memory: about 16 bytes per source token for the postings (hash, record, position), plus
-8 bytes per token for the source tokens themselves and 8 for their offsets.
+Memory: about 42-48 bytes per source token in all: postings (record and position, 8
+bytes), per distinct gram its hash, block offsets and df, the exact-gram table, and the
+source tokens themselves (8 bytes) with their character offsets (8). Building peaks at
+about twice the final size (the gram hashes, their argsort and the postings coexist once).
 """
 
 from __future__ import annotations
