@@ -15,9 +15,9 @@ both; if it scores members measurably better, it leaks, however clean its sample
 * An extraction test: a seeded sample of members (and as many non-members, the control)
   is cut after ``prefix_tokens`` tokens; the generator greedily continues for
   ``continuation_tokens`` tokens. A member counts as **extracted verbatim** when the whole
-  continuation is reproduced exactly *and* that continuation does not occur in any
-  holdout record (a template that a model which never saw the record would also write is
-  not evidence of memorisation).
+  continuation is reproduced exactly *and* that continuation is the record's own: no other
+  source record and no holdout record contains it (a template that a model which never
+  saw the record would also write is not evidence of memorisation).
 
 The check needs ``context.generator`` (``--generator SPEC``); the reference model comes
 from ``context.options["reference"]``. It computes; the policy judges.
@@ -119,7 +119,8 @@ class MembershipCheck(Check):
         ),
         "extracted_records": _spec(
             LOWER,
-            "members extracted verbatim (exact continuation not found in any holdout record)",
+            "members extracted verbatim (exact continuation found in no other source or "
+            "holdout record)",
             high=None,
         ),
         "members": _spec(NEUTRAL, "members scored", high=None),
@@ -198,7 +199,14 @@ class MembershipCheck(Check):
         )["blind"]
 
         extraction = self._extraction(
-            context, generator, members, m_scores, nonmembers, n_scores, context.holdout.records
+            context,
+            generator,
+            members,
+            m_scores,
+            nonmembers,
+            n_scores,
+            context.holdout.records,
+            context.source.records,
         )
         total = len(members) + len(nonmembers)
         needed = mia.records_needed(worst_auc, worst_hi, total, cfg.absence_auc)
@@ -299,6 +307,7 @@ class MembershipCheck(Check):
         nonmembers: Sequence[Record],
         n_scores: Sequence[Any],
         holdout: Sequence[Record],
+        source: Sequence[Record],
     ) -> dict[str, Any]:
         from auditkit.generators import GenerationParams
 
@@ -338,11 +347,16 @@ class MembershipCheck(Check):
                 "prefix_mean": float(np.mean(matched)) if cases else None,
                 "exact_cases": exact,
             }
-        # Extracted verbatim: an exact member continuation that no holdout record contains.
+        # Extracted verbatim: an exact member continuation that is the record's own, i.e.
+        # no other source record and no holdout record contains it (shared passages are
+        # templates that a model writes without having memorised anyone).
         extracted = []
         for r, c in out["member"]["exact_cases"]:
             passage = r.text[c.prompt_end : c.continuation_end]
-            if not any(passage in h.text for h in holdout):
+            shared = any(passage in h.text for h in holdout) or any(
+                passage in o.text for o in source if o.id != r.id
+            )
+            if not shared:
                 extracted.append((r, c))
         out["extracted"] = extracted
         return out
@@ -443,7 +457,8 @@ class MembershipCheck(Check):
                     title="Member continuation extracted verbatim",
                     detail=f"prompted with its first {cfg.prefix_tokens} tokens, the generator "
                     f"reproduced the next {len(c.token_ends)} tokens exactly (characters "
-                    f"{c.prompt_end}-{c.continuation_end}); no holdout record contains them",
+                    f"{c.prompt_end}-{c.continuation_end}); no other source or holdout record "
+                    "contains them",
                     record_id=r.id,
                     rule="extraction",
                     score=float(len(c.token_ends)),
