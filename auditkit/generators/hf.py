@@ -225,8 +225,8 @@ class HFGenerator(Generator):
                 logp = torch.log_softmax(logits[:, :-1], dim=-1)
                 probs = logp.exp()
                 mean = (probs * logp).sum(-1)
-                second = (probs * logp.square()).sum(-1)
-                std = (second - mean.square()).clamp_min(0).sqrt()
+                # two-pass variance: E[(x - mu)^2] keeps float32 precision, E[x^2] - mu^2 does not
+                std = (probs * (logp - mean.unsqueeze(-1)).square()).sum(-1).sqrt()
                 chosen = logp.gather(-1, ids[:, 1:].unsqueeze(-1).to(self._device)).squeeze(-1)
                 for row, (i, s, e, first) in enumerate(batch):
                     # logits at position p predict id p+1: target t sits at row t-s-1.

@@ -119,7 +119,8 @@ def test_short_texts_batched_and_padded_match_single_forward(tiny):
 
 def test_long_text_uses_the_sliding_window(tiny):
     gen = load_generator(f"hf:{tiny}", batch_size=3)
-    text = "The patient reports low mood, poor sleep and reduced appetite over six weeks now."
+    gen._load()
+    text = "The patient reports low mood, poor sleep and reduced appetite over six weeks now. " * 2
     n = len(gen._tokenizer(text, add_special_tokens=False)["input_ids"]) + 1
     assert n > 24  # the windows below need at least three
     # context 16, stride 8: windows [0,16) score 1..15, [8,24) 16..23, [16,32) 24..31, ...
