@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--single", type=int, default=40, help="records scored one at a time")
     ap.add_argument("--members", type=int, default=300)
     ap.add_argument("--nonmembers", type=int, default=100)
+    ap.add_argument("--no-probe", action="store_true", help="only the throughput comparison")
     args = ap.parse_args()
 
     import torch
@@ -57,6 +58,8 @@ def main() -> None:
     print(f"  batch of {args.batch:<5}: {tokens / batched:8.0f} tokens/s ({batched:.1f} s)")
     print(f"  speed-up      : {single / batched:.2f}x")
 
+    if args.no_probe:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         members = Path(tmp) / "members.jsonl"
         nonmembers = Path(tmp) / "nonmembers.jsonl"
