@@ -78,26 +78,42 @@ def test_source_and_holdout_fool_no_blind_classifier(memorising, general):
     assert not memorising[0]["probe_unreliable"]
 
 
-def test_same_seed_same_bytes(fixtures_dir, tmp_path, memorising):
-    again, _ = _mia(fixtures_dir, tmp_path, "fixture:memorising")
-    assert again == memorising[0]
+POLICY = """name: membership-only
+checks:
+  membership:
+    sample: 40
+    bootstrap: 200
+    extraction_sample: 10
+gates:
+  - id: no-demonstrated-membership
+    metric: membership.worst_auc_ci_low
+    op: "<="
+    value: 0.55
+    severity: block
+    why: test
+"""
 
 
 def test_audit_with_generator_gates_and_records_the_model(fixtures_dir, tmp_path):
+    # a small probe (40 + 40 records) keeps this end-to-end audit cheap
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
     out = tmp_path / "bundle"
     proc = subprocess.run(
         [sys.executable, "-m", "auditkit", "audit",
          "--synthetic", str(fixtures_dir / "synthetic_clean.jsonl"),
          "--source", str(fixtures_dir / "source.jsonl"),
-         "--holdout", str(fixtures_dir / "holdout.jsonl"),
+         "--holdout", str(fixtures_dir / "holdout.jsonl"), "--policy", str(policy),
          "--generator", "fixture:memorising", "--out", str(out), "--quiet"],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
-    assert proc.returncode == 1, proc.stderr
-    assert "no-demonstrated-membership" in proc.stdout
     run = load_run((out / "results.json").read_text())
-    gates = {g.id: g.outcome for g in run.verdict.gates}
-    assert gates["no-demonstrated-membership"] == "fail"
+    membership = run.check("membership")
+    assert membership.status == "ok" and membership.metric("members").value == 40
+    low = membership.metric("worst_auc_ci_low").value
+    (gate,) = run.verdict.gates
+    assert gate.outcome == ("pass" if low <= 0.55 else "fail")
+    assert proc.returncode == (0 if low <= 0.55 else 1), proc.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     (model,) = [m for m in manifest["models"] if m.get("role") == "generator"]
     assert model["name"] == "auditkit-fixture-memorising" and len(model["sha256"]) == 64
