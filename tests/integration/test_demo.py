@@ -27,6 +27,14 @@ def test_demo_writes_two_verified_bundles_and_prints_paths(tmp_path):
     leaky = json.loads((out / "leaky" / "results.json").read_text())
     assert clean["verdict"]["outcome"] in ("pass", "pass_with_warnings")
     assert leaky["verdict"]["outcome"] == "fail"
+    # the membership probe ran on both fixture generators and shows both outcomes
+    for run in (clean, leaky):
+        (membership,) = [c for c in run["checks"] if c["check"] == "membership"]
+        assert membership["status"] == "ok"
+    clean_gates = {g["id"]: g["outcome"] for g in clean["verdict"]["gates"]}
+    leaky_gates = {g["id"]: g["outcome"] for g in leaky["verdict"]["gates"]}
+    assert clean_gates["no-demonstrated-membership"] == "pass"
+    assert leaky_gates["no-demonstrated-membership"] == "fail"
 
     def gates(results):
         return {g["id"]: g["outcome"] for g in results["verdict"]["gates"]}
