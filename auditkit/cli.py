@@ -419,7 +419,7 @@ def verify(bundle: str, trust: str | None) -> None:
     if not report.ok:
         _fail(
             f"{len(report.failures)} of {len(report.steps)} checks failed: "
-            + "; ".join(s.name for s in report.failures),
+            + "; ".join(f"{s.name} ({s.detail})" for s in report.failures),
             EXIT_GATE_FAILED,
         )
     if not report.trusted:

@@ -122,11 +122,16 @@ def validate_pdf(data: bytes, trusted: x509.Certificate | None = None) -> PdfSig
     Returns:
         The findings; ``problems`` names everything that failed in plain words.
     """
+    import logging
+
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko_certvalidator import ValidationContext
 
+    # pyHanko logs a traceback for every untrusted chain; the outcome is reported instead.
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     problems: list[str] = []
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)

@@ -14,8 +14,9 @@ The API (all keyword arguments after the data; ``title``, ``xlabel``, ``ylabel``
   left out; ``intervals`` maps a series name to ``(low, high)`` pairs drawn as error bars.
 - ``histogram(values, bins=30, cutoff=None, cutoff_label="")``: one distribution, with an
   optional vertical cut-off line (e.g. the shortest passage counted as a copy).
-- ``overlaid_histograms(series, bins=30)``: two or more distributions on shared bins
-  (e.g. distance to the closest record, synthetic vs holdout), as density outlines.
+- ``overlaid_histograms(series, bins=30, cutoff=None, cutoff_label="")``: two or more
+  distributions on shared bins (e.g. distance to the closest record, synthetic vs
+  holdout), as outlines normalised to shares, with an optional cut-off line.
 - ``roc_curves(curves, baseline=None)``: ``curves`` maps a name to ``(fpr, tpr)``
   sequences; the chance diagonal is always drawn, ``baseline`` is one more ``(fpr, tpr)``
   curve drawn dashed (e.g. a blind attack that never saw the model).
@@ -164,21 +165,28 @@ def histogram(
     fig, ax = _figure()
     edges = _bins([values, [cutoff] if cutoff is not None else []], bins)
     ax.hist(values, bins=edges, color=GREYS[2], edgecolor="black", linewidth=0.5)
-    if cutoff is not None:
-        ax.axvline(cutoff, color="black", linestyle="--", linewidth=1.2)
-        if cutoff_label:
-            ax.annotate(
-                cutoff_label, xy=(cutoff, 1), xycoords=("data", "axes fraction"),
-                xytext=(3, -2), textcoords="offset points", fontsize=6.5, va="top",
-            )  # fmt: skip
+    _cutoff(ax, cutoff, cutoff_label)
     _labels(ax, title, xlabel, ylabel)
     return _svg(fig, f"hist-{title}", title or "histogram")
+
+
+def _cutoff(ax: Any, x: float | None, label: str) -> None:
+    if x is None:
+        return
+    ax.axvline(x, color="black", linestyle="--", linewidth=1.2)
+    if label:
+        ax.annotate(
+            label, xy=(x, 1), xycoords=("data", "axes fraction"),
+            xytext=(3, -2), textcoords="offset points", fontsize=6.5, va="top",
+        )  # fmt: skip
 
 
 def overlaid_histograms(
     series: Mapping[str, Sequence[float]],
     *,
     bins: int = 30,
+    cutoff: float | None = None,
+    cutoff_label: str = "",
     title: str = "",
     xlabel: str = "",
     ylabel: str = "share of records",
@@ -199,6 +207,7 @@ def overlaid_histograms(
         )  # fmt: skip
         if i == 0:
             ax.hist(vals, bins=edges, weights=weights, color=GREYS[2], alpha=0.6)
+    _cutoff(ax, cutoff, cutoff_label)
     ax.legend(fontsize=7, frameon=False)
     _labels(ax, title, xlabel, ylabel)
     return _svg(fig, f"overlaid-{title}", title or "histograms")
