@@ -311,6 +311,7 @@ def _print_outcome(outcome: Any, junit: str | None = None, *, err: bool = False)
             "results.json",
             "release.jsonl",
             "quarantine.jsonl",
+            "attestation.intoto.jsonl",
         ):
             echo(f"  {outcome.bundle / name}")
     if junit:
