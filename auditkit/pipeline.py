@@ -246,14 +246,15 @@ def invocation_record(call: dict[str, Any], inputs: AuditInputs, policy: Policy)
     Generic on purpose: every argument of :func:`audit` not in :data:`NOT_RECORDED` is
     recorded, so an option added to audit() later is recorded (and passed back by
     ``auditkit rerun``) without touching this function, as long as its value is a JSON
-    value, a path, or a dataclass of JSON values. Corpora are recorded by role with their
-    absolute paths; the policy by its absolute path (the manifest pins its digest).
+    value, a path, or a dataclass of JSON values; a string naming an existing file or folder
+    is recorded as its absolute path. Corpora are recorded by role with their absolute
+    paths; the policy by its absolute path (the manifest pins its digest).
     """
     import dataclasses
 
     def jsonable(name: str, value: Any) -> Any:
-        if isinstance(value, Path):
-            return str(value.resolve())
+        if isinstance(value, Path) or (isinstance(value, str) and value and Path(value).exists()):
+            return str(Path(value).resolve())  # a rerun may start in another folder
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             return dataclasses.asdict(value)
         if value is None or isinstance(value, (str, int, float, bool, list, dict)):
