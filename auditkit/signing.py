@@ -281,6 +281,10 @@ def verify_bundle(
 ) -> BundleVerification:
     """Prove that no file of a signed bundle changed, went missing or was added.
 
+    Files the manifest lists under ``self_signed_outputs`` (report.pdf, which embeds the
+    manifest) are only allowed to exist here; :func:`auditkit.verify.verify` checks them
+    through their own signature. Use that function for a complete verification.
+
     Args:
         bundle_dir: The bundle folder: ``manifest.json``, ``signature.json`` and outputs.
         trusted_cert: PEM certificate of the expected signer. Without it, verification
