@@ -4,6 +4,14 @@ Owns writing the bundle atomically: every file goes to a temporary sibling folde
 replaces the target only when it is complete and signed. A crash leaves either the old
 bundle or the new one, never half of each.
 
+Order of work, because the manifest pins files and the PDF carries the manifest:
+results.json, release.jsonl, quarantine.jsonl, the attestation and report.html are written
+first; manifest.json pins all of them; signature.json signs manifest.json; last, report.pdf
+is rendered with results.json, manifest.json and signature.json embedded and PAdES-signed.
+The manifest cannot hold the signed PDF's digest (the PDF contains the manifest), so it
+lists report.pdf under ``self_signed_outputs``: the PDF's own signature covers every byte of
+it, and verification requires its embedded files to equal the bundle's.
+
 Never writes raw PHI: quarantine.jsonl carries ids, gate ids, masked reasons and a text
 digest, not the text.
 """
@@ -31,6 +39,9 @@ REPORT_HTML = "report.html"
 REPORT_PDF = "report.pdf"
 RELEASE = "release.jsonl"
 QUARANTINE = "quarantine.jsonl"
+ATTESTATION = "attestation.intoto.jsonl"
+#: Files embedded in report.pdf before it is signed: the PDF alone is the whole evidence.
+PDF_ATTACHMENTS = (RESULTS, MANIFEST, SIGNATURE)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -86,6 +97,10 @@ def release_and_quarantine(
     return as_text(released), as_text(quarantined)
 
 
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def _prepare_target(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is not a folder", hint="choose another --out")
@@ -117,9 +132,13 @@ def write_bundle(
     argv: Sequence[str] | None,
     models: Sequence[Mapping[str, Any]] = (),
     templates: Path | None = None,
+    invocation: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write and sign the complete bundle into ``out``; return the final file paths."""
-    from auditkit import signing
+    from datetime import datetime, timezone
+
+    from auditkit import attestation, pades, signing
+    from auditkit.manifest import environment
     from auditkit.report.pdf import write_pdf
     from auditkit.report.render import render_html
 
@@ -139,11 +158,31 @@ def write_bundle(
         )
         put(RELEASE, release)
         put(QUARANTINE, quarantine)
-        signer = {"subject": identity.subject, "key_id": identity.key_id, "demo_key": identity.demo}
-        html = render_html(run, signer=signer, argv=argv, templates=templates)
+        env, models = environment(), list(models)
+        synthetic = inputs.synthetic
+        subjects = [(Path(synthetic.path).name, synthetic.sha256), (RELEASE, _sha256(release))]
+        tools = {"auditkit": run.version, "python": env["python"], **env["packages"]}
+        statement = attestation.statement(
+            subjects, attestation.predicate(run, tools=tools, models=models)
+        )
+        put(ATTESTATION, attestation.dumps(attestation.envelope(identity, statement)))
+        created = datetime.now(timezone.utc)
+        signer = {
+            "subject": identity.subject,
+            "key_id": identity.key_id,
+            "demo_key": identity.demo,
+            "signed_at": created.strftime("%Y-%m-%d %H:%M UTC"),
+        }
+        html = render_html(
+            run,
+            signer=signer,
+            argv=argv,
+            templates=templates,
+            environment=env,
+            models=models,
+            synthetic_file=Path(synthetic.path).name,
+        )
         put(REPORT_HTML, html)
-        write_pdf(html, tmp / REPORT_PDF, templates=templates)
-        files[REPORT_PDF] = tmp / REPORT_PDF
         manifest = build_manifest(
             seed=run.seed,
             corpora=inputs.present(),
@@ -154,6 +193,11 @@ def write_bundle(
             verdict={"outcome": run.verdict.outcome, "exit_code": run.verdict.exit_code},
             outputs=files,
             argv=argv,
+            created=created,
+            invocation=invocation,
+            self_signed={
+                REPORT_PDF: "PAdES signature inside the file; embeds " + ", ".join(PDF_ATTACHMENTS)
+            },
         )
         manifest_bytes = (
             json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -163,6 +207,21 @@ def write_bundle(
         (tmp / SIGNATURE).write_text(
             json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
+        unsigned = tmp / f".{REPORT_PDF}.unsigned"
+        write_pdf(
+            html,
+            unsigned,
+            templates=templates,
+            attachments={name: (tmp / name).read_bytes() for name in PDF_ATTACHMENTS},
+        )
+        pades.sign_pdf(
+            unsigned,
+            tmp / REPORT_PDF,
+            identity,
+            reason=f"auditkit verdict {run.verdict.outcome.upper()}: {run.verdict.summary}",
+        )
+        unsigned.unlink()
+        files[REPORT_PDF] = tmp / REPORT_PDF
         os.chmod(tmp, 0o755)
         _swap_into_place(tmp, out)
     except BaseException:

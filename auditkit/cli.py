@@ -21,6 +21,7 @@ from auditkit.errors import EXIT_GATE_FAILED, EXIT_INTERNAL, AuditkitError
 
 F = TypeVar("F", bound=Callable[..., Any])
 PASSPHRASE_ENV = "AUDITKIT_KEY_PASSPHRASE"
+P12_PASSPHRASE_ENV = "AUDITKIT_P12_PASSPHRASE"
 
 
 def _fail(message: str, code: int) -> None:
@@ -132,9 +133,18 @@ def _passphrase(prompt: bool) -> bytes | None:
     return None
 
 
-def _identity(key: str | None) -> Any:
+def _identity(key: str | None, p12: str | None = None) -> Any:
     from auditkit import signing
 
+    if key is not None and p12 is not None:
+        from auditkit.errors import UsageError
+
+        raise UsageError("--key and --sign-p12 both given", hint="sign with one of them")
+    if p12 is not None:
+        value = os.environ.get(P12_PASSPHRASE_ENV)
+        if value is None and sys.stdin.isatty():
+            value = click.prompt(f"Passphrase of {p12}", hide_input=True, err=True)
+        return signing.load_p12(p12, value.encode() if value else None)
     if key is None:
         return None
     try:
@@ -199,6 +209,21 @@ def main() -> None:
     "or prompt). Without it, a throwaway demo key signs.",
 )
 @click.option(
+    "--sign-p12",
+    "sign_p12",
+    type=click.Path(exists=True, dir_okay=False),
+    help=f"Sign with an organisation's PKCS#12 file instead (passphrase: ${P12_PASSPHRASE_ENV} "
+    "or prompt; never on the command line).",
+)
+@click.option(
+    "--summary",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: print one JSON line (verdict, gates, paths) on stdout for CI; the human "
+    "summary goes to stderr.",
+)
+@click.option(
     "--templates",
     type=click.Path(exists=True, file_okay=False),
     help="Folder of report templates that override the shipped ones.",
@@ -215,6 +240,8 @@ def audit(
     out: str,
     junit: str | None,
     key: str | None,
+    sign_p12: str | None,
+    summary: str,
     templates: str | None,
     generator: str | None,
     reference: str | None,
@@ -242,7 +269,7 @@ def audit(
         fields=_fields(id_field, text_field, codes_field),
         max_record_bytes=max_record_bytes,
         out=out,
-        identity=_identity(key),
+        identity=_identity(key, sign_p12),
         junit=junit,
         templates=templates,
         progress=None if not quiet else False,
@@ -250,32 +277,68 @@ def audit(
         generator=generator,
         reference=reference,
     )
-    _print_outcome(outcome, junit)
+    _print_outcome(outcome, junit, err=summary == "json")
+    if summary == "json":
+        click.echo(_summary_json(outcome, junit))
     sys.exit(outcome.run.verdict.exit_code)
 
 
-def _print_outcome(outcome: Any, junit: str | None = None) -> None:
+def _summary_json(outcome: Any, junit: str | None) -> str:
+    """One line of JSON for CI: verdict, exit code, every gate, counts and paths."""
+    import json
+
     verdict = outcome.run.verdict
-    click.echo(verdict.summary)
+    bundle = outcome.bundle
+    line = {
+        "verdict": verdict.outcome,
+        "exit_code": verdict.exit_code,
+        "summary": verdict.summary,
+        "released": verdict.released,
+        "quarantined": verdict.quarantined,
+        "gates": [
+            {
+                "id": g.id,
+                "outcome": g.outcome,
+                "metric": g.metric,
+                "value": g.value,
+                "op": g.op,
+                "threshold": g.threshold,
+                "severity": g.severity,
+            }
+            for g in verdict.gates
+        ],
+        "bundle": str(bundle) if bundle else None,
+        "report": str(bundle / "report.pdf") if bundle else None,
+        "junit": junit,
+        "demo_key": outcome.demo_key,
+    }
+    return json.dumps(line, sort_keys=True, separators=(",", ":"))
+
+
+def _print_outcome(outcome: Any, junit: str | None = None, *, err: bool = False) -> None:
+    echo = functools.partial(click.echo, err=err)
+    verdict = outcome.run.verdict
+    echo(verdict.summary)
     for gate in verdict.gates:
         if gate.outcome != "pass":
             value = "n/a" if gate.value is None else f"{gate.value:g}"
-            click.echo(
+            echo(
                 f"  {gate.outcome.upper():8} {gate.id}: {gate.metric} = {value} "
                 f"(needs {gate.op} {gate.threshold:g})"
             )
     if outcome.bundle is not None:
-        click.echo(f"bundle: {outcome.bundle}")
+        echo(f"bundle: {outcome.bundle}")
         for name in (
             "report.pdf",
             "report.html",
             "results.json",
             "release.jsonl",
             "quarantine.jsonl",
+            "attestation.intoto.jsonl",
         ):
-            click.echo(f"  {outcome.bundle / name}")
+            echo(f"  {outcome.bundle / name}")
     if junit:
-        click.echo(f"junit: {junit}")
+        echo(f"junit: {junit}")
     if outcome.demo_key:
         click.echo(
             "auditkit: signed with the THROWAWAY DEMO KEY; create a key with "
@@ -362,17 +425,111 @@ def keygen(
 )
 @handle_errors
 def verify(bundle: str, trust: str | None) -> None:
-    """Check that every file of a bundle is byte-identical to what was signed.
+    """Check every signature and digest of a bundle; list exactly what failed.
 
-    Exit code 0 when it is, 1 naming the first changed, missing or extra file.
+    Checks the detached signature over manifest.json and every file digest it lists, the
+    PAdES signature of report.pdf (intact, whole file; trusted when --trust is given), that
+    the files embedded in report.pdf equal the bundle's, and the in-toto attestation.
+    Exit code 0 when everything holds, 1 when anything failed.
     """
-    from auditkit import signing
+    from auditkit.verify import verify as verify_bundle
 
-    result = signing.verify_bundle(bundle, trusted_cert=trust)
-    click.echo(f"OK: {len(result.files)} files verified")
-    click.echo(f"signed by: {result.subject}{' (THROWAWAY DEMO KEY)' if result.demo_key else ''}")
-    if not result.trusted:
+    report = verify_bundle(bundle, trusted_cert=trust)
+    for step in report.steps:
+        click.echo(f"{'OK  ' if step.ok else 'FAIL'} {step.name}: {step.detail}")
+    if report.subject:
+        demo = " (THROWAWAY DEMO KEY)" if report.demo_key else ""
+        click.echo(f"signed by: {report.subject}{demo}")
+    if not report.ok:
+        _fail(
+            f"{len(report.failures)} of {len(report.steps)} checks failed: "
+            + "; ".join(f"{s.name} ({s.detail})" for s in report.failures),
+            EXIT_GATE_FAILED,
+        )
+    if not report.trusted:
         click.echo("note: signer not pinned; pass --trust CERT to check who signed", err=True)
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="ROLE=PATH",
+    help="Where an input is now (synthetic, source, holdout or policy); it must still have "
+    "the audited sha256. Repeatable.",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for the fresh bundle [default: a new temporary folder].",
+)
+@click.option(
+    "--key",
+    type=click.Path(exists=True),
+    help="Signing key folder for the fresh bundle (the original key reproduces evidence "
+    "tokens exactly); default: the demo key.",
+)
+@click.option(
+    "--trust",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Certificate the signed bundle must be signed with.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@handle_errors
+def rerun(
+    bundle: str,
+    inputs: tuple[str, ...],
+    out: str | None,
+    key: str | None,
+    trust: str | None,
+    quiet: bool,
+) -> None:
+    """Recompute an audit from its manifest and compare with the signed results.
+
+    Verifies the bundle, finds every input by its recorded path (or --input), refuses an
+    input or policy whose sha256 differs, runs the recorded audit() invocation again and
+    compares the new results.json with the signed one. Exit code 0 when identical, 1 when
+    anything drifted (every differing metric is listed) or an input changed.
+    """
+    from auditkit.errors import UsageError
+    from auditkit.rerun import rerun as run_rerun
+
+    overrides = {}
+    for item in inputs:
+        role, sep, path = item.partition("=")
+        if not sep or not role or not path:
+            raise UsageError(
+                f"--input {item!r}: expected ROLE=PATH", hint="e.g. --input source=real.jsonl"
+            )
+        overrides[role] = path
+    outcome = run_rerun(
+        bundle,
+        overrides=overrides,
+        out=out,
+        identity=_identity(key),
+        trusted_cert=trust,
+        progress=None if not quiet else False,
+    )
+    for role, path in sorted(outcome.inputs.items()):
+        click.echo(f"input {role}: {path} (sha256 matches the manifest)")
+    click.echo(f"fresh bundle: {outcome.bundle}")
+    if not outcome.same_key:
+        click.echo(
+            "note: signed with another key than the original, so masked evidence tokens "
+            "were compared without their keyed hash",
+            err=True,
+        )
+    if outcome.identical:
+        click.echo("IDENTICAL: the recomputed results.json equals the signed one")
+        return
+    click.echo(f"DRIFT: {len(outcome.differences)} values differ from the signed results")
+    for line in outcome.differences:
+        click.echo(f"  {line}")
+    sys.exit(EXIT_GATE_FAILED)
 
 
 @main.command()

@@ -6,6 +6,31 @@ import xml.etree.ElementTree as ET
 
 from auditkit.results import AuditRun
 
+#: What to do when a gate of a check fails, by check id (anything else: the generic advice).
+ADVICE = {
+    "phi": "Open the PHI section of report.pdf: the evidence names each record and rule; remove "
+    "or regenerate those records (quarantine.jsonl lists them) and re-run the audit.",
+    "overlap": "Open the overlap section of report.pdf: the evidence names the copied source "
+    "passages; regenerate those records, or reduce memorisation (fewer epochs, deduplicated "
+    "training data), and re-run the audit.",
+    "membership": "The generator may have memorised its training notes: retrain with "
+    "regularisation or differential privacy, or generate from a model that never saw them.",
+    "diversity": "Open the diversity section of report.pdf: regenerate the listed codes with "
+    "more varied prompts or sampling (higher temperature, more seeds), or drop "
+    "near-duplicates, and re-run the audit.",
+    "fidelity": "Open the fidelity section of report.pdf: records do not match their ICD-10 "
+    "code; fix the prompts or filter the records, and re-run the audit.",
+}
+GENERIC_ADVICE = (
+    "Open the check's section of report.pdf for the evidence, fix the data or the generator, "
+    "and re-run the audit; change the policy only with the data owner's sign-off."
+)
+
+
+def advice(metric: str) -> str:
+    """What to do about a failed gate on ``metric`` (``check.metric``)."""
+    return ADVICE.get(metric.split(".", 1)[0], GENERIC_ADVICE)
+
 
 def _fmt(value: float | int | None) -> str:
     return "n/a" if value is None else f"{value:g}"
@@ -25,6 +50,11 @@ def junit_xml(run: AuditRun) -> str:
         )
         if gate.reason:
             text += f" [{gate.reason}]"
+        if gate.outcome in ("fail", "warn"):
+            text += f" What to do: {advice(gate.metric)}"
+        elif gate.outcome == "error":
+            text += " What to do: the check could not compute; re-run with AUDITKIT_DEBUG=1 "
+            text += "for the cause, fix it and re-run the audit."
         if gate.outcome == "fail":
             failures += 1
             ET.SubElement(case, "failure", message=text, type="gate_failed").text = text

@@ -110,14 +110,22 @@ def build_manifest(
     outputs: Mapping[str, Path],
     argv: Sequence[str] | None,
     created: datetime | None = None,
+    invocation: Mapping[str, Any] | None = None,
+    self_signed: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Assemble manifest.json's content. ``outputs`` maps bundle names to files to hash."""
+    """Assemble manifest.json's content. ``outputs`` maps bundle names to files to hash.
+
+    ``invocation`` is the audit() keyword arguments that ``auditkit rerun`` passes back;
+    ``self_signed`` names outputs the manifest cannot pin because they embed it (report.pdf:
+    its own PAdES signature covers every byte, and it carries this manifest inside).
+    """
     return {
         "format": FORMAT,
         "tool": {"name": "auditkit", "version": __version__},
         "created": (created or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command_entry(argv),
         "seed": seed,
+        "invocation": dict(invocation or {}),
         "options": dict(options),
         "inputs": {role: corpus_entry(c) for role, c in sorted(corpora.items())},
         "policy": dict(policy),
@@ -129,4 +137,5 @@ def build_manifest(
             name: {"sha256": sha256_file(path), "bytes": path.stat().st_size}
             for name, path in sorted(outputs.items())
         },
+        "self_signed_outputs": dict(self_signed or {}),
     }

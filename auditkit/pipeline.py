@@ -221,6 +221,7 @@ def audit(
     Returns:
         The run (results and verdict) and where the bundle went.
     """
+    call = dict(locals())  # every argument, before anything else is bound: the invocation
     from auditkit import signing
 
     pol = policy if isinstance(policy, Policy) else load_policy(resolve_policy(policy))
@@ -262,6 +263,7 @@ def audit(
                 **({"generator": gen.spec} if gen is not None else {}),
                 **({"reference": ref.spec} if ref is not None else {}),
             },
+            invocation=invocation_record(call, inputs, pol),
             models=[m for check in checks for m in check.models()],
             argv=argv,
             templates=Path(templates) if templates else None,
@@ -273,6 +275,41 @@ def audit(
 
         atomic_write_text(Path(junit), junit_xml(run))
     return outcome
+
+
+#: audit() arguments that choose where results go or who signs, not what is computed.
+NOT_RECORDED = frozenset({"out", "identity", "junit", "templates", "progress", "argv"})
+
+
+def invocation_record(call: dict[str, Any], inputs: AuditInputs, policy: Policy) -> dict:
+    """The audit() keyword arguments that produced a run, as JSON values for the manifest.
+
+    Generic on purpose: every argument of :func:`audit` not in :data:`NOT_RECORDED` is
+    recorded, so an option added to audit() later is recorded (and passed back by
+    ``auditkit rerun``) without touching this function, as long as its value is a JSON
+    value, a path, or a dataclass of JSON values; a string naming an existing file or folder
+    is recorded as its absolute path. Corpora are recorded by role with their absolute
+    paths; the policy by its absolute path (the manifest pins its digest).
+    """
+    import dataclasses
+
+    def jsonable(name: str, value: Any) -> Any:
+        if isinstance(value, Path) or (isinstance(value, str) and value and Path(value).exists()):
+            return str(Path(value).resolve())  # a rerun may start in another folder
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return dataclasses.asdict(value)
+        if value is None or isinstance(value, (str, int, float, bool, list, dict)):
+            return value
+        raise TypeError(f"audit() argument {name!r} cannot be recorded in the manifest")
+
+    own = NOT_RECORDED | {"synthetic", "source", "holdout", "fields", "policy"}
+    record = {k: jsonable(k, v) for k, v in call.items() if k not in own}
+    for role in ("synthetic", "source", "holdout"):
+        corpus = inputs.present().get(role)
+        record[role] = str(Path(corpus.path).resolve()) if corpus is not None else None
+    record["fields"] = dataclasses.asdict(inputs.synthetic.fields)
+    record["policy"] = str(Path(policy.path).resolve())
+    return dict(sorted(record.items()))
 
 
 def run_single_check(

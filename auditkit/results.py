@@ -137,6 +137,9 @@ class CheckResult(_Frozen):
     records: dict[str, RecordResult] = Field(default_factory=dict)
     evidence: tuple[Evidence, ...] = ()
     curves: tuple[Curve, ...] = ()
+    #: Named numeric series the report draws (per-record distances of a reference corpus,
+    #: ROC points, matrix rows); never text. Not judged by the policy.
+    series: dict[str, tuple[Finite, ...]] = Field(default_factory=dict)
 
     def metric(self, key: str) -> Metric | None:
         """Return the metric with this key (``name`` or ``name[group]``), or None."""

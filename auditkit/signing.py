@@ -63,6 +63,8 @@ class SigningIdentity:
     certificate: x509.Certificate
     demo: bool
     source: str
+    #: Further certificates (a PKCS#12 file's CA chain), embedded in the PDF signature.
+    chain: tuple[x509.Certificate, ...] = ()
 
     def mask_key(self) -> bytes:
         """Return the 32-byte mask key derived from the private key (never stored)."""
@@ -173,6 +175,41 @@ def load_identity(path: str | Path, passphrase: bytes | None = None) -> SigningI
     return SigningIdentity(key, cert, demo=_is_demo(cert), source=str(key_path))
 
 
+def load_p12(path: str | Path, passphrase: bytes | None) -> SigningIdentity:
+    """Load an organisation's PKCS#12 file (key, certificate and CA chain).
+
+    Args:
+        path: The ``.p12``/``.pfx`` file.
+        passphrase: Its passphrase (None for an unprotected file).
+
+    Raises:
+        SigningError: Naming the file: unreadable, wrong passphrase, no key or certificate,
+            an unsupported key, or a certificate not valid now.
+    """
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    p12 = Path(path)
+    try:
+        key, cert, chain = pkcs12.load_key_and_certificates(_read(p12), passphrase)
+    except ValueError as exc:
+        raise SigningError(
+            f"{p12}: wrong passphrase or not a PKCS#12 file",
+            hint="set AUDITKIT_P12_PASSPHRASE to the file's passphrase",
+        ) from exc
+    if key is None or cert is None:
+        raise SigningError(f"{p12}: holds no private key with its certificate")
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)) or (
+        isinstance(key, rsa.RSAPrivateKey) and key.key_size < 2048
+    ):
+        raise SigningError(
+            f"{p12}: unsupported key ({type(key).__name__}); use ECDSA or RSA >= 2048 bits"
+        )
+    now = datetime.now(timezone.utc)
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        raise SigningError(f"{p12}: the certificate is not valid now (expired or not yet valid)")
+    return SigningIdentity(key, cert, demo=False, source=str(p12), chain=tuple(chain))
+
+
 def demo_identity(cache_dir: str | Path | None = None) -> SigningIdentity:
     """Return the THROWAWAY demo identity, made on first use and cached unencrypted.
 
@@ -244,6 +281,10 @@ def verify_bundle(
 ) -> BundleVerification:
     """Prove that no file of a signed bundle changed, went missing or was added.
 
+    Files the manifest lists under ``self_signed_outputs`` (report.pdf, which embeds the
+    manifest) are only allowed to exist here; :func:`auditkit.verify.verify` checks them
+    through their own signature. Use that function for a complete verification.
+
     Args:
         bundle_dir: The bundle folder: ``manifest.json``, ``signature.json`` and outputs.
         trusted_cert: PEM certificate of the expected signer. Without it, verification
@@ -270,8 +311,11 @@ def verify_bundle(
     for name in sorted(outputs):
         _check_output(root, name, *outputs[name])
     present = sorted(_bundle_files(root))
+    # Outputs that embed the manifest carry their own signature (report.pdf: PAdES), which
+    # auditkit.verify checks; here they are only allowed to exist.
+    self_signed = _self_signed_outputs(manifest)
     for name in present:
-        if name not in outputs and name not in _RESERVED:
+        if name not in outputs and name not in _RESERVED and name not in self_signed:
             raise VerificationError(f"unexpected file {name}: not part of the signed bundle")
     return BundleVerification(
         files=tuple(present),
@@ -496,6 +540,16 @@ def _manifest_outputs(manifest: bytes) -> dict[str, tuple[str, int]]:
         if name in _RESERVED or not isinstance(digest, str) or type(size) is not int:
             raise VerificationError(f"manifest.json: bad entry for output {name!r}")
     return parsed
+
+
+def _self_signed_outputs(manifest: bytes) -> set[str]:
+    names = json.loads(manifest).get("self_signed_outputs", {})
+    if not isinstance(names, dict) or not all(
+        isinstance(n, str) and "/" not in n and n not in _RESERVED and not n.startswith(".")
+        for n in names
+    ):
+        raise VerificationError("manifest.json: bad 'self_signed_outputs' table")
+    return set(names)
 
 
 def _check_output(root: Path, name: str, digest: str, size: int) -> None:

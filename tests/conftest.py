@@ -23,3 +23,27 @@ def _isolated_demo_key(tmp_path_factory):
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def leaky_bundle(tmp_path_factory):
+    """One signed bundle of the leaky fixture (strict policy, seed 7), shared by every test.
+
+    Audited once through the CLI with --junit and --summary json; returns the bundle
+    folder, the JUnit path and the finished process.
+    """
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("leaky") / "bundle"
+    junit = out.parent / "junit.xml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "auditkit", "audit",
+         "--synthetic", str(FIXTURES / "synthetic_leaky.jsonl"),
+         "--source", str(FIXTURES / "source.jsonl"),
+         "--holdout", str(FIXTURES / "holdout.jsonl"),
+         "--policy", "strict", "--seed", "7", "--out", str(out),
+         "--junit", str(junit), "--summary", "json", "--quiet"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return out, junit, proc

@@ -219,6 +219,7 @@ class OverlapCheck(Check):
     def __init__(self, config: CheckConfig | None = None) -> None:
         super().__init__(config)
         self._models: list[dict[str, Any]] = []
+        self._series: dict[str, tuple[float, ...]] = {}
 
     def models(self) -> list[dict[str, Any]]:
         """The embedding model, when the embedding distance test ran."""
@@ -252,6 +253,7 @@ class OverlapCheck(Check):
         a = self.analyse(context)
         metrics = self._metrics(a.synthetic)
         reason = None
+        self._series = {}
         if a.holdout is None:
             reason = "no --holdout corpus: the calibrated distance test was skipped"
         else:
@@ -261,6 +263,7 @@ class OverlapCheck(Check):
         return CheckResult(
             check=self.id, status="ok", reason=reason, config=cfg.model_dump(mode="json"),
             metrics=tuple(metrics), records=records, evidence=tuple(evidence),
+            series=self._series,
         )  # fmt: skip
 
     # -- stages ------------------------------------------------------------------------
@@ -334,7 +337,7 @@ class OverlapCheck(Check):
         rng = context.numpy_rng("overlap:dcr")
         syn = [res.dcr_similarity for _, _, res in synthetic]
         hold = [res.dcr_similarity for _, _, res in holdout]
-        out = self._dcr_metrics("", syn, hold, cfg, rng)
+        out = self._dcr_metrics("", syn, hold, cfg, rng, self._series)
         if cfg.embeddings:
             from auditkit import embeddings
 
@@ -348,19 +351,33 @@ class OverlapCheck(Check):
             syn_e, _ = nearest_cosine(syn_vec, src_vec)
             hold_e, _ = nearest_cosine(hold_vec, src_vec)
             out += self._dcr_metrics(
-                "_embedding", np.round(syn_e, 6).tolist(), np.round(hold_e, 6).tolist(), cfg, rng
+                "_embedding",
+                np.round(syn_e, 6).tolist(),
+                np.round(hold_e, 6).tolist(),
+                cfg,
+                rng,
+                self._series,
             )
         return out
 
     @staticmethod
     def _dcr_metrics(
-        suffix: str, syn: Sequence[float], hold: Sequence[float], cfg: OverlapConfig, rng: Any
+        suffix: str,
+        syn: Sequence[float],
+        hold: Sequence[float],
+        cfg: OverlapConfig,
+        rng: Any,
+        series: dict[str, tuple[float, ...]],
     ) -> list[Metric]:
         import numpy as np
 
         share, interval, threshold = closer_share(
             syn, hold, cfg.holdout_quantile, cfg.bootstrap, rng
         )
+        # For the report's histograms: the distributions behind the metrics, sorted.
+        series[f"dcr_similarity_synthetic{suffix}"] = tuple(sorted(map(float, syn)))
+        series[f"dcr_similarity_holdout{suffix}"] = tuple(sorted(map(float, hold)))
+        series[f"dcr_threshold{suffix}"] = (float(threshold),)
         names = {
             f"dcr_closer_share{suffix}": (share, interval),
             f"dcr_median_synthetic{suffix}": (float(np.median(syn)), None),

@@ -67,7 +67,10 @@ def _check_view(result: CheckResult) -> dict[str, Any]:
         key=lambda n: list(specs).index(n) if n in specs else 999,
     )
     table = {(m.name, m.group): m for m in result.metrics}
+    from auditkit.report.figures import figures_for
+
     return {
+        "figures": figures_for(result),
         "id": result.check,
         "title": title,
         "summary": summary,
@@ -86,8 +89,21 @@ def render_html(
     signer: Mapping[str, Any],
     argv: Sequence[str] | None = None,
     templates: Path | None = None,
+    environment: Mapping[str, Any] | None = None,
+    models: Sequence[Mapping[str, Any]] = (),
+    synthetic_file: str | None = None,
 ) -> str:
-    """Render the report HTML for a run."""
+    """Render the report HTML for a run.
+
+    Args:
+        run: The audit run (results.json).
+        signer: ``subject``, ``key_id``, ``demo_key`` and ``signed_at`` of the signer.
+        argv: The command line, shown in the reproducibility section.
+        templates: A folder of templates that replace the shipped ones.
+        environment: Python and package versions (:func:`auditkit.manifest.environment`).
+        models: Descriptions of the models the checks used.
+        synthetic_file: File name of the certified dataset (the report's running header).
+    """
     import jinja2
 
     search = [str(templates)] if templates else []
@@ -111,4 +127,7 @@ def render_html(
         checks=[_check_view(c) for c in run.checks],
         signer=signer,
         command=shlex.join(argv) if argv else None,
+        environment=environment or {},
+        models=list(models),
+        dataset=synthetic_file or (synthetic.path if synthetic else "dataset"),
     )

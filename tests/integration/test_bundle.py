@@ -18,6 +18,7 @@ BUNDLE_FILES = {
     "report.pdf",
     "release.jsonl",
     "quarantine.jsonl",
+    "attestation.intoto.jsonl",
 }
 
 
@@ -27,33 +28,10 @@ def auditkit(*args, cwd=None, env=None):
     )
 
 
-@pytest.fixture(scope="module")
-def leaky_bundle(tmp_path_factory, fixtures_dir):
-    out = tmp_path_factory.mktemp("leaky") / "bundle"
-    junit = out.parent / "junit.xml"
-    proc = auditkit(
-        "audit",
-        "--synthetic",
-        str(fixtures_dir / "synthetic_leaky.jsonl"),
-        "--source",
-        str(fixtures_dir / "source.jsonl"),
-        "--holdout",
-        str(fixtures_dir / "holdout.jsonl"),
-        "--seed",
-        "7",
-        "--out",
-        str(out),
-        "--junit",
-        str(junit),
-        "--quiet",
-    )
-    return out, junit, proc
-
-
 def test_leaky_audit_fails_with_exit_1_and_writes_every_file(leaky_bundle):
     out, _, proc = leaky_bundle
     assert proc.returncode == 1, proc.stderr
-    assert "FAIL" in proc.stdout and str(out) in proc.stdout
+    assert "FAIL" in proc.stderr and str(out) in proc.stderr  # --summary json: humans on stderr
     assert {p.name for p in out.iterdir()} == BUNDLE_FILES
     assert "THROWAWAY DEMO KEY" in proc.stderr
     assert not list(out.parent.glob(".bundle.tmp-*")), "temporary folder left behind"
@@ -111,6 +89,8 @@ def test_same_seed_gives_byte_identical_results(leaky_bundle, fixtures_dir, tmp_
         str(fixtures_dir / "source.jsonl"),
         "--holdout",
         str(fixtures_dir / "holdout.jsonl"),
+        "--policy",
+        "strict",
         "--seed",
         "7",
         "--workers",
@@ -135,7 +115,13 @@ def test_manifest_pins_inputs_seed_versions_and_command(leaky_bundle, fixtures_d
     assert manifest["command"]["argv"][:2] == ["auditkit", "audit"]
     assert "--seed" in manifest["command"]["argv"]
     assert {"spacy", "torch", "datasketch", "sacrebleu"} <= set(manifest["environment"]["packages"])
-    assert set(manifest["outputs"]) == BUNDLE_FILES - {"manifest.json", "signature.json"}
+    # report.pdf embeds the manifest, so its own PAdES signature pins it instead.
+    assert set(manifest["outputs"]) == BUNDLE_FILES - {
+        "manifest.json",
+        "signature.json",
+        "report.pdf",
+    }
+    assert set(manifest["self_signed_outputs"]) == {"report.pdf"}
 
 
 def test_outputs_never_contain_report_text(leaky_bundle, fixtures_dir):
