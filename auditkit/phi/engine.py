@@ -27,6 +27,8 @@ from auditkit.cache import folder_digest
 from auditkit.errors import ModelUnavailableError
 from auditkit.phi.recognizers import (
     build_registry,
+    find_given_names,
+    find_introduced_names,
     find_last_first_names,
     find_relative_names,
     is_name_like,
@@ -224,6 +226,10 @@ class PhiEngine:
             spans.append(PhiSpan(s, e, "NAME", 0.85, "LastFirstNameRecognizer"))
         for s, e in find_relative_names(text, doc, rules):
             spans.append(PhiSpan(s, e, "NAME", 0.75, "RelativeNameRecognizer"))
+        for s, e in find_introduced_names(text, doc, rules):
+            spans.append(PhiSpan(s, e, "NAME", 0.7, "IntroducedNameRecognizer"))
+        for s, e, score in find_given_names(doc, rules):
+            spans.append(PhiSpan(s, e, "NAME", score, "GivenNameRecognizer"))
         spans = [_trim_state(text, s) for s in apply_allow_list(text, spans, rules.allow)]
         spans = [s for s in spans if s.type != "NAME" or is_name_like(text[s.start : s.end], rules)]
         if self.spec.propagate_names:

@@ -158,10 +158,23 @@ _KIN = (
     "coworker|co-worker|manager|boss|supervisor|sponsor|landlord|teacher|coach|counselor|"
     "caseworker|pastor|guardian|baby|child|kid|widow|widower|sibling|bestie|bff"
 )
+#: Plural relations, which may introduce two names ("his parents, Kenji and Ruth").
+_KIN_PLURAL = (
+    "parents|sisters|brothers|sons|daughters|kids|children|grandparents|grandkids|"
+    "grandchildren|siblings|cousins|friends|roommates|twins|aunts|uncles|stepkids"
+)
 _KIN_RE = re.compile(
-    rf"(?i)\b(?:{_KIN})(?:\s*\([^)\n]{{0,20}}\))?,?\s+(?:(?:named|called|is|was)\s+)?"
+    rf"(?i)\b(?:{_KIN}|{_KIN_PLURAL})(?:\s*\([^)\n]{{0,20}}\))?(?:,?\s+|\s*\(\s*)"
+    r"(?:(?:named|called|is|was)\s+)?"
     r"(?P<name>[^\W\d_][\w'’-]*(?:\s+[A-Z][\w'’-]+)?)"
 )
+#: Self-introductions in messages ("hi dr ibekwe this is dana", "my name is Rosa").
+_INTRO_RE = re.compile(
+    r"(?i)\b(?:this\s+is|my\s+name\s+is|i\s*['’]?m|i\s+am|it\s*['’]?s)\s+"
+    r"(?P<name>[^\W\d_][\w'’]*)\b"
+)
+#: Part-of-speech tags a listed name in lower case may carry (not a verb or auxiliary).
+_NAME_TAGS = frozenset({"PROPN", "NOUN"})
 _LAST_FIRST_RE = re.compile(
     r"(?<![\w,])(?P<last>[A-Z][A-Za-z'’-]+(?:[- ][A-Z][A-Za-z'’-]+)?),[ \t]?"
     r"(?P<first>[A-Z][A-Za-z'’-]+)(?P<rest>(?:\s[A-Z]\.?(?![\w]))|(?:\s(?:Jr|Sr|II|III|IV)\.?))?"
@@ -169,7 +182,8 @@ _LAST_FIRST_RE = re.compile(
 )
 _LABEL_BEFORE = re.compile(
     r"(?i)(?:^|\b(?:patient|pt|name|client|resident|member|re|student|inmate|subscriber|"
-    r"insured|guardian|child|minor|youth|defendant|respondent|petitioner|for)\b\W{0,4})$"
+    r"insured|guardian|child|minor|youth|defendant|respondent|petitioner|for|caller|"
+    r"informant)\b\W{0,4})$"
 )
 _STOP_NAMES = frozenset(
     {
@@ -271,6 +285,8 @@ def find_last_first_names(text: str, rules: PhiRules) -> list[tuple[int, int]]:
         last, first = m["last"], m["first"]
         if not (_word_ok(last.split()[-1], rules) and _word_ok(first, rules)):
             continue
+        if any(w.casefold() in rules.allow.vocabulary for w in (*last.split(), first)):
+            continue  # "Center for Eating Disorders, Chagrin Valley" is not LAST, FIRST
         caps = last.isupper() and first.isupper() and len(last) > 2 and len(first) > 2
         line_start = text.rfind("\n", 0, m.start()) + 1
         before = text[max(line_start, m.start() - 40) : m.start()]
@@ -287,7 +303,10 @@ def find_relative_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[int,
     """Names right after a kinship or relationship word ("her daughter Chioma").
 
     The candidate must be tagged a proper noun by spaCy, or be capitalised and not a
-    common word; lower-case names ("my sister keisha") count when tagged a proper noun.
+    common word; a lower-case name ("my sister keisha", "my brother danny") counts when
+    tagged a proper noun, or when it is a listed given name (rules/phi/given_names.yaml)
+    that spaCy reads as a noun. A hyphenated or second capitalised word (a surname)
+    joins the name.
     """
     if doc is None:
         return []
@@ -303,9 +322,14 @@ def find_relative_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[int,
             continue
         proper = tok.pos_ == "PROPN"
         capital = word[:1].isupper() and tok.pos_ in ("PROPN", "NOUN", "ADJ", "X")
-        if not (proper or capital):
+        # a lower-case listed name must follow the kin word directly: in "(daughter,
+        # faith, work)" the comma makes it a list of supports
+        listed = (
+            word.islower() and "," not in text[m.start() : start] and _listed_name(word, tok, rules)
+        )
+        if not (proper or capital or listed):
             continue
-        end = tok.idx + len(word)
+        end = _hyphen_end(text, tok.idx + len(word))
         nxt = by_start.get(end + 1)
         if (
             nxt is not None
@@ -313,8 +337,86 @@ def find_relative_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[int,
             and nxt.pos_ == "PROPN"
             and _word_ok(nxt.text, rules)
         ):
-            end = nxt.idx + len(nxt.text)
+            end = _hyphen_end(text, nxt.idx + len(nxt.text))
         out.append((start, end))
+    return out
+
+
+def _listed_name(word: str, tok: Any, rules: PhiRules) -> bool:
+    """A listed given name; one that is also a word (will, rose) only when tagged a noun."""
+    w = word.casefold()
+    if w not in rules.given_names:
+        return False
+    return w not in rules.ambiguous_names or tok.pos_ in _NAME_TAGS
+
+
+_HYPHEN_TAIL = re.compile(r"(?:[-'’][^\W\d_][\w]*)+")
+
+
+def _hyphen_end(text: str, end: int) -> int:
+    """Extend a name's end over a hyphenated or apostrophe tail (Mbeki-Ward, O'Halloran)."""
+    m = _HYPHEN_TAIL.match(text, end)
+    return m.end() if m else end
+
+
+def find_introduced_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[int, int]]:
+    """A listed given name after "this is", "my name is", "I'm" (any case, as in messages)."""
+    if doc is None:
+        return []
+    by_start = {t.idx: t for t in doc}
+    out = []
+    for m in _INTRO_RE.finditer(text):
+        tok = by_start.get(m.start("name"))
+        word = m["name"]
+        if tok is None or word.casefold() in rules.ambiguous_names:
+            continue
+        if word.casefold() in rules.given_names and tok.pos_ in _NAME_TAGS:
+            out.append(m.span("name"))
+    return out
+
+
+#: Geographic heads: after a name that is also a word, they make a place (Rose Hill).
+_PLACE_HEADS = frozenset(
+    {"Hill", "Hills", "Park", "Valley", "Lake", "Springs", "Heights", "Point", "City", "Creek"}
+)
+
+
+def find_given_names(doc: Any, rules: PhiRules) -> list[tuple[int, int, float]]:
+    """Capitalised listed given names: with a capitalised surname, or alone as a proper noun.
+
+    ``Nadia Sokolova`` is a name even where the model reads it as an organisation. A
+    listed name that is also a word (Will, Grace, May) counts only before a surname that
+    spaCy tags a proper noun; a listed name alone counts when spaCy tags it a proper noun
+    and it is not such a word. Returns ``(start, end, score)``: 0.7 with a surname, 0.6
+    alone.
+    """
+    if doc is None or not rules.given_names:
+        return []
+    out = []
+    text = doc.text
+    for tok in doc:
+        word = tok.text
+        if not (word[:1].isupper() and word[1:].islower() and len(word) >= 2):
+            continue
+        folded = word.casefold()
+        if folded not in rules.given_names:
+            continue
+        ambiguous = folded in rules.ambiguous_names
+        nxt = doc[tok.i + 1] if tok.i + 1 < len(doc) else None
+        surname = (
+            nxt is not None
+            and nxt.idx == tok.idx + len(word) + 1
+            and nxt.text[:1].isupper()
+            and nxt.text[1:].islower()
+            and nxt.is_alpha
+            and _word_ok(nxt.text, rules)
+            and nxt.text.casefold() not in rules.allow.vocabulary
+            and (not ambiguous or (nxt.pos_ == "PROPN" and nxt.text not in _PLACE_HEADS))
+        )
+        if surname:
+            out.append((tok.idx, _hyphen_end(text, nxt.idx + len(nxt.text)), 0.7))
+        elif not ambiguous and tok.pos_ == "PROPN" and _word_ok(word, rules):
+            out.append((tok.idx, tok.idx + len(word), 0.6))
     return out
 
 
