@@ -175,6 +175,22 @@ _INTRO_RE = re.compile(
 )
 #: Part-of-speech tags a listed name in lower case may carry (not a verb or auxiliary).
 _NAME_TAGS = frozenset({"PROPN", "NOUN"})
+#: Penn Treebank tags (the tagger's ``tag_``) -> the coarse classes used here. The engine
+#: runs the tagger without the attribute ruler that would fill ``pos_`` (it is not
+#: needed for anything else), so the coarse class is read from the fine tag.
+_COARSE = {"NNP": "PROPN", "NNPS": "PROPN", "NN": "NOUN", "NNS": "NOUN", "FW": "X", "XX": "X"}
+
+
+def coarse_pos(tok: Any) -> str:
+    """PROPN, NOUN, ADJ, X or OTHER for a token, from ``pos_`` if set, else ``tag_``."""
+    if tok.pos_:
+        return str(tok.pos_)
+    tag = tok.tag_
+    if tag.startswith("JJ") or tag == "AFX":
+        return "ADJ"
+    return _COARSE.get(tag, "OTHER")
+
+
 _LAST_FIRST_RE = re.compile(
     r"(?<![\w,])(?P<last>[A-Z][A-Za-z'’-]+(?:[- ][A-Z][A-Za-z'’-]+)?),[ \t]?"
     r"(?P<first>[A-Z][A-Za-z'’-]+)(?P<rest>(?:\s[A-Z]\.?(?![\w]))|(?:\s(?:Jr|Sr|II|III|IV)\.?))?"
@@ -320,8 +336,9 @@ def find_relative_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[int,
         word = tok.text
         if not _word_ok(word, rules) or tok.is_stop or tok.like_num:
             continue
-        proper = tok.pos_ == "PROPN"
-        capital = word[:1].isupper() and tok.pos_ in ("PROPN", "NOUN", "ADJ", "X")
+        pos = coarse_pos(tok)
+        proper = pos == "PROPN"
+        capital = word[:1].isupper() and pos in ("PROPN", "NOUN", "ADJ", "X")
         # a lower-case listed name must follow the kin word directly: in "(daughter,
         # faith, work)" the comma makes it a list of supports
         listed = (
@@ -334,7 +351,7 @@ def find_relative_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[int,
         if (
             nxt is not None
             and nxt.text[:1].isupper()
-            and nxt.pos_ == "PROPN"
+            and coarse_pos(nxt) == "PROPN"
             and _word_ok(nxt.text, rules)
         ):
             end = _hyphen_end(text, nxt.idx + len(nxt.text))
@@ -347,7 +364,7 @@ def _listed_name(word: str, tok: Any, rules: PhiRules) -> bool:
     w = word.casefold()
     if w not in rules.given_names:
         return False
-    return w not in rules.ambiguous_names or tok.pos_ in _NAME_TAGS
+    return w not in rules.ambiguous_names or coarse_pos(tok) in _NAME_TAGS
 
 
 _HYPHEN_TAIL = re.compile(r"(?:[-'’][^\W\d_][\w]*)+")
@@ -370,7 +387,7 @@ def find_introduced_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[in
         word = m["name"]
         if tok is None or word.casefold() in rules.ambiguous_names:
             continue
-        if word.casefold() in rules.given_names and tok.pos_ in _NAME_TAGS:
+        if word.casefold() in rules.given_names and coarse_pos(tok) in _NAME_TAGS:
             out.append(m.span("name"))
     return out
 
@@ -411,11 +428,11 @@ def find_given_names(doc: Any, rules: PhiRules) -> list[tuple[int, int, float]]:
             and nxt.is_alpha
             and _word_ok(nxt.text, rules)
             and nxt.text.casefold() not in rules.allow.vocabulary
-            and (not ambiguous or (nxt.pos_ == "PROPN" and nxt.text not in _PLACE_HEADS))
+            and (not ambiguous or (coarse_pos(nxt) == "PROPN" and nxt.text not in _PLACE_HEADS))
         )
         if surname:
             out.append((tok.idx, _hyphen_end(text, nxt.idx + len(nxt.text)), 0.7))
-        elif not ambiguous and tok.pos_ == "PROPN" and _word_ok(word, rules):
+        elif not ambiguous and coarse_pos(tok) == "PROPN" and _word_ok(word, rules):
             out.append((tok.idx, tok.idx + len(word), 0.6))
     return out
 
@@ -484,6 +501,41 @@ def _offline_email_recognizer() -> Any:
     return OfflineEmailRecognizer(supported_language="en", name="EmailRecognizer")
 
 
+def token_context_enhancer() -> Any:
+    """Presidio's context enhancer, reading lower-case token text instead of lemmas.
+
+    Same rule as Presidio's LemmaContextAwareEnhancer (a recognizer's context word found,
+    as a substring, among the five content words before a match raises its score by
+    0.35, to at least 0.4), but the engine's pipeline has no lemmatizer, and the token
+    holding a match is found by bisection instead of a scan of the document per match.
+    Context words are written so that a substring match covers their inflections
+    ("licen" in "licenses").
+    """
+    import bisect
+
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    class TokenContextEnhancer(LemmaContextAwareEnhancer):
+        """Context from the lower-case words before a match (see the factory)."""
+
+        def _extract_surrounding_words(self, nlp_artifacts: Any, word: str, start: int) -> Any:
+            doc = nlp_artifacts.tokens
+            if not doc:
+                return [""]
+            index = max(0, bisect.bisect_right(nlp_artifacts.tokens_indices, start) - 1)
+            words: list[str] = []
+            i, remaining = index, self.context_prefix_count + 1
+            while i >= 0 and remaining > 0:
+                tok = doc[i]
+                if not (tok.is_stop or tok.is_punct or tok.is_space):
+                    words.extend(w for w in tok.lower_.split(":") if w)
+                    remaining -= 1
+                i -= 1
+            return list(dict.fromkeys(words))
+
+    return TokenContextEnhancer()
+
+
 def build_registry(rules: PhiRules, ner_entities: Sequence[str]) -> Any:
     """A Presidio RecognizerRegistry: Presidio's generic recognizers, spaCy NER, YAML rules."""
     import presidio_analyzer.predefined_recognizers as predefined
@@ -493,6 +545,14 @@ def build_registry(rules: PhiRules, ner_entities: Sequence[str]) -> Any:
     for name in PRESIDIO_RECOGNIZERS:
         if name == "EmailRecognizer":
             registry.add_recognizer(_offline_email_recognizer())
+            continue
+        if name == "PhoneRecognizer":
+            # North American numbering only (US and Canada share it); numbers written
+            # with a +country prefix are still found. Presidio's default tries eight
+            # regions, each a full scan of the text.
+            registry.add_recognizer(
+                predefined.PhoneRecognizer(supported_language="en", supported_regions=("US",))
+            )
             continue
         registry.add_recognizer(getattr(predefined, name)(supported_language="en"))
     registry.add_recognizer(
