@@ -290,6 +290,18 @@ def is_name_like(value: str, rules: PhiRules) -> bool:
     return any(_word_ok(w, rules) for w in _NAME_TOKEN.findall(value))
 
 
+#: Geographic heads: after a name that is also a word, they make a place (Rose Hill).
+_PLACE_HEADS = frozenset(
+    {"Hill", "Hills", "Park", "Valley", "Lake", "Springs", "Heights", "Point", "City", "Creek"}
+    | {"Falls", "Beach", "Ferry", "Junction", "Village", "Township", "County", "Grove"}
+)
+#: Words ending an establishment's name, never a surname before ", First".
+_ESTABLISHMENTS = frozenset(
+    {"Center", "Centre", "Clinic", "Hospital", "Recovery", "Services", "School", "Program"}
+    | {"Health", "Inc", "LLC", "Associates", "Pharmacy", "Institute", "Foundation", "Court"}
+)
+
+
 def find_last_first_names(text: str, rules: PhiRules) -> list[tuple[int, int]]:
     """``LAST, FIRST [M]`` names: all caps anywhere, mixed case after a label or line start.
 
@@ -303,6 +315,9 @@ def find_last_first_names(text: str, rules: PhiRules) -> list[tuple[int, int]]:
             continue
         if any(w.casefold() in rules.allow.vocabulary for w in (*last.split(), first)):
             continue  # "Center for Eating Disorders, Chagrin Valley" is not LAST, FIRST
+        after = text[m.end() : m.end() + 30].split()
+        if (after and after[0].strip(",.;") in _PLACE_HEADS) or last in _ESTABLISHMENTS:
+            continue  # "Center for Recovery, Maple Heights": an establishment, then a town
         caps = last.isupper() and first.isupper() and len(last) > 2 and len(first) > 2
         line_start = text.rfind("\n", 0, m.start()) + 1
         before = text[max(line_start, m.start() - 40) : m.start()]
@@ -392,10 +407,6 @@ def find_introduced_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[in
     return out
 
 
-#: Geographic heads: after a name that is also a word, they make a place (Rose Hill).
-_PLACE_HEADS = frozenset(
-    {"Hill", "Hills", "Park", "Valley", "Lake", "Springs", "Heights", "Point", "City", "Creek"}
-)
 
 
 def find_given_names(doc: Any, rules: PhiRules) -> list[tuple[int, int, float]]:

@@ -223,7 +223,9 @@ def load_rules(folder: str | None = None) -> PhiRules:
         entity_category=entity_category,
         precedence=tuple(cats.precedence),
         ignored=dict(cats.ignore),
-        given_names=frozenset(n.casefold() for n in [*names.female, *names.male]),
+        given_names=frozenset(
+            n.casefold() for n in [*names.female, *names.male, *names.also_words]
+        ),
         ambiguous_names=frozenset(n.casefold() for n in names.also_words),
     )
 
