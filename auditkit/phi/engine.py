@@ -261,7 +261,12 @@ class PhiEngine:
             spans.append(PhiSpan(s, e, "NAME", 0.7, "IntroducedNameRecognizer"))
         for s, e, score in find_given_names(doc, rules):
             spans.append(PhiSpan(s, e, "NAME", score, "GivenNameRecognizer"))
-        spans = [_trim_state(text, s) for s in apply_allow_list(text, spans, rules.allow)]
+        spans = [
+            _trim_state(text, s)
+            for s in apply_allow_list(text, spans, rules.allow)
+            # what the allow-list left of a model entity ("venlafaxine XR" -> "XR")
+            if s.recognizer != "SpacyRecognizer" or not _weak_ner(text[s.start : s.end])
+        ]
         spans = [s for s in spans if s.type != "NAME" or is_name_like(text[s.start : s.end], rules)]
         if self.spec.propagate_names:
             names = [(s.start, s.end) for s in spans if s.type == "NAME" and s.score >= NER_SCORE]

@@ -137,6 +137,9 @@ NEGATIVES = [
     ("Seen in room 12 on the unit", "12"),
     ("walked at first and then ran", "first"),
     ("Employee ID badge was returned", "Employee"),
+    ("Location: Medically supervised withdrawal unit", "Medically"),
+    ("continue venlafaxine XR 225 mg daily", "XR"),
+    ("Setting: community behavioral health", "Setting"),
 ]
 
 
