@@ -407,8 +407,6 @@ def find_introduced_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[in
     return out
 
 
-
-
 def find_given_names(doc: Any, rules: PhiRules) -> list[tuple[int, int, float]]:
     """Capitalised listed given names: with a capitalised surname, or alone as a proper noun.
 
