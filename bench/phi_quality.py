@@ -99,6 +99,7 @@ def presidio_default(docs, model):
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+    logging.getLogger("tldextract").setLevel(logging.CRITICAL)  # offline: no suffix list
     provider = NlpEngineProvider(
         nlp_configuration={
             "nlp_engine_name": "spacy",

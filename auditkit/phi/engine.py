@@ -27,10 +27,13 @@ from auditkit.cache import folder_digest
 from auditkit.errors import ModelUnavailableError
 from auditkit.phi.recognizers import (
     build_registry,
+    find_given_names,
+    find_introduced_names,
     find_last_first_names,
     find_relative_names,
     is_name_like,
     propagate_names,
+    token_context_enhancer,
 )
 from auditkit.phi.rules import PhiRules, load_rules
 from auditkit.phi.spans import PhiSpan, apply_allow_list, merge_spans
@@ -54,8 +57,10 @@ NER_MAPPING: dict[str, str] = {
     "FAC": "LOCATION",
     "ORG": "ORGANIZATION",
 }
-#: spaCy components the engine does not need (sentence parsing).
-_EXCLUDE = ("parser", "senter")
+#: spaCy components the engine does not need: sentence parsing, and the attribute ruler
+#: and lemmatizer (the name rules read the tagger's fine tags; context words are matched
+#: on token text). None of them feeds the NER, whose output is unchanged without them.
+_EXCLUDE = ("parser", "senter", "attribute_ruler", "lemmatizer")
 #: The score of a spaCy entity (spaCy gives none). Below every labelled pattern, so where
 #: a pattern and the model disagree on a span's category, the pattern's reading wins.
 NER_SCORE = 0.5
@@ -163,6 +168,33 @@ _STATE_SUFFIX = re.compile(
 )
 
 
+def _lean_nlp_engine_class() -> type:
+    from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+
+    class LeanSpacyNlpEngine(SpacyNlpEngine):
+        """Presidio's spaCy engine without lemmas and keywords (nothing here reads them)."""
+
+        def _doc_to_nlp_artifact(self, doc: Any, language: str) -> Any:
+            entities, scores = self._get_updated_entities(
+                self._get_entities(doc), self._get_scores_for_entities(doc)
+            )
+            return NlpArtifacts(
+                entities=entities,
+                tokens=doc,
+                tokens_indices=[t.idx for t in doc],
+                lemmas=[],
+                nlp_engine=None,
+                language=language,
+                scores=scores,
+            )
+
+    return LeanSpacyNlpEngine
+
+
+def _lean_nlp_engine(**kwargs: Any) -> Any:
+    return _lean_nlp_engine_class()(**kwargs)
+
+
 class PhiEngine:
     """One Presidio analyzer on one spaCy model, plus the code recognizers and allow-list."""
 
@@ -170,7 +202,7 @@ class PhiEngine:
         logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
         import spacy
         from presidio_analyzer import AnalyzerEngine
-        from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+        from presidio_analyzer.nlp_engine import NerModelConfiguration
 
         self.spec = spec
         self.rules: PhiRules = load_rules(spec.rules_dir)
@@ -180,7 +212,7 @@ class PhiEngine:
             low_score_entity_names=[],
             default_score=NER_SCORE,
         )
-        nlp_engine = SpacyNlpEngine(
+        nlp_engine = _lean_nlp_engine(
             models=[{"lang_code": "en", "model_name": spec.model}],
             ner_model_configuration=ner,
         )
@@ -192,6 +224,7 @@ class PhiEngine:
             registry=build_registry(self.rules, entities),
             nlp_engine=nlp_engine,
             supported_languages=["en"],
+            context_aware_enhancer=token_context_enhancer(),
         )
         self.nlp_engine = nlp_engine
 
@@ -224,7 +257,16 @@ class PhiEngine:
             spans.append(PhiSpan(s, e, "NAME", 0.85, "LastFirstNameRecognizer"))
         for s, e in find_relative_names(text, doc, rules):
             spans.append(PhiSpan(s, e, "NAME", 0.75, "RelativeNameRecognizer"))
-        spans = [_trim_state(text, s) for s in apply_allow_list(text, spans, rules.allow)]
+        for s, e in find_introduced_names(text, doc, rules):
+            spans.append(PhiSpan(s, e, "NAME", 0.7, "IntroducedNameRecognizer"))
+        for s, e, score in find_given_names(doc, rules):
+            spans.append(PhiSpan(s, e, "NAME", score, "GivenNameRecognizer"))
+        spans = [
+            _trim_state(text, s)
+            for s in apply_allow_list(text, spans, rules.allow)
+            # what the allow-list left of a model entity ("venlafaxine XR" -> "XR")
+            if s.recognizer != "SpacyRecognizer" or not _weak_ner(text[s.start : s.end])
+        ]
         spans = [s for s in spans if s.type != "NAME" or is_name_like(text[s.start : s.end], rules)]
         if self.spec.propagate_names:
             names = [(s.start, s.end) for s in spans if s.type == "NAME" and s.score >= NER_SCORE]

@@ -158,10 +158,39 @@ _KIN = (
     "coworker|co-worker|manager|boss|supervisor|sponsor|landlord|teacher|coach|counselor|"
     "caseworker|pastor|guardian|baby|child|kid|widow|widower|sibling|bestie|bff"
 )
+#: Plural relations, which may introduce two names ("his parents, Kenji and Ruth").
+_KIN_PLURAL = (
+    "parents|sisters|brothers|sons|daughters|kids|children|grandparents|grandkids|"
+    "grandchildren|siblings|cousins|friends|roommates|twins|aunts|uncles|stepkids"
+)
 _KIN_RE = re.compile(
-    rf"(?i)\b(?:{_KIN})(?:\s*\([^)\n]{{0,20}}\))?,?\s+(?:(?:named|called|is|was)\s+)?"
+    rf"(?i)\b(?:{_KIN}|{_KIN_PLURAL})(?:\s*\([^)\n]{{0,20}}\))?(?:,?\s+|\s*\(\s*)"
+    r"(?:(?:named|called|is|was)\s+)?"
     r"(?P<name>[^\W\d_][\w'’-]*(?:\s+[A-Z][\w'’-]+)?)"
 )
+#: Self-introductions in messages ("hi dr ibekwe this is dana", "my name is Rosa").
+_INTRO_RE = re.compile(
+    r"(?i)\b(?:this\s+is|my\s+name\s+is|i\s*['’]?m|i\s+am|it\s*['’]?s)\s+"
+    r"(?P<name>[^\W\d_][\w'’]*)\b"
+)
+#: Part-of-speech tags a listed name in lower case may carry (not a verb or auxiliary).
+_NAME_TAGS = frozenset({"PROPN", "NOUN"})
+#: Penn Treebank tags (the tagger's ``tag_``) -> the coarse classes used here. The engine
+#: runs the tagger without the attribute ruler that would fill ``pos_`` (it is not
+#: needed for anything else), so the coarse class is read from the fine tag.
+_COARSE = {"NNP": "PROPN", "NNPS": "PROPN", "NN": "NOUN", "NNS": "NOUN", "FW": "X", "XX": "X"}
+
+
+def coarse_pos(tok: Any) -> str:
+    """PROPN, NOUN, ADJ, X or OTHER for a token, from ``pos_`` if set, else ``tag_``."""
+    if tok.pos_:
+        return str(tok.pos_)
+    tag = tok.tag_
+    if tag.startswith("JJ") or tag == "AFX":
+        return "ADJ"
+    return _COARSE.get(tag, "OTHER")
+
+
 _LAST_FIRST_RE = re.compile(
     r"(?<![\w,])(?P<last>[A-Z][A-Za-z'’-]+(?:[- ][A-Z][A-Za-z'’-]+)?),[ \t]?"
     r"(?P<first>[A-Z][A-Za-z'’-]+)(?P<rest>(?:\s[A-Z]\.?(?![\w]))|(?:\s(?:Jr|Sr|II|III|IV)\.?))?"
@@ -169,7 +198,8 @@ _LAST_FIRST_RE = re.compile(
 )
 _LABEL_BEFORE = re.compile(
     r"(?i)(?:^|\b(?:patient|pt|name|client|resident|member|re|student|inmate|subscriber|"
-    r"insured|guardian|child|minor|youth|defendant|respondent|petitioner|for)\b\W{0,4})$"
+    r"insured|guardian|child|minor|youth|defendant|respondent|petitioner|for|caller|"
+    r"informant)\b\W{0,4})$"
 )
 _STOP_NAMES = frozenset(
     {
@@ -260,6 +290,18 @@ def is_name_like(value: str, rules: PhiRules) -> bool:
     return any(_word_ok(w, rules) for w in _NAME_TOKEN.findall(value))
 
 
+#: Geographic heads: after a name that is also a word, they make a place (Rose Hill).
+_PLACE_HEADS = frozenset(
+    {"Hill", "Hills", "Park", "Valley", "Lake", "Springs", "Heights", "Point", "City", "Creek"}
+    | {"Falls", "Beach", "Ferry", "Junction", "Village", "Township", "County", "Grove"}
+)
+#: Words ending an establishment's name, never a surname before ", First".
+_ESTABLISHMENTS = frozenset(
+    {"Center", "Centre", "Clinic", "Hospital", "Recovery", "Services", "School", "Program"}
+    | {"Health", "Inc", "LLC", "Associates", "Pharmacy", "Institute", "Foundation", "Court"}
+)
+
+
 def find_last_first_names(text: str, rules: PhiRules) -> list[tuple[int, int]]:
     """``LAST, FIRST [M]`` names: all caps anywhere, mixed case after a label or line start.
 
@@ -271,6 +313,11 @@ def find_last_first_names(text: str, rules: PhiRules) -> list[tuple[int, int]]:
         last, first = m["last"], m["first"]
         if not (_word_ok(last.split()[-1], rules) and _word_ok(first, rules)):
             continue
+        if any(w.casefold() in rules.allow.vocabulary for w in (*last.split(), first)):
+            continue  # "Center for Eating Disorders, Chagrin Valley" is not LAST, FIRST
+        after = text[m.end() : m.end() + 30].split()
+        if (after and after[0].strip(",.;") in _PLACE_HEADS) or last in _ESTABLISHMENTS:
+            continue  # "Center for Recovery, Maple Heights": an establishment, then a town
         caps = last.isupper() and first.isupper() and len(last) > 2 and len(first) > 2
         line_start = text.rfind("\n", 0, m.start()) + 1
         before = text[max(line_start, m.start() - 40) : m.start()]
@@ -287,7 +334,10 @@ def find_relative_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[int,
     """Names right after a kinship or relationship word ("her daughter Chioma").
 
     The candidate must be tagged a proper noun by spaCy, or be capitalised and not a
-    common word; lower-case names ("my sister keisha") count when tagged a proper noun.
+    common word; a lower-case name ("my sister keisha", "my brother danny") counts when
+    tagged a proper noun, or when it is a listed given name (rules/phi/given_names.yaml)
+    that spaCy reads as a noun. A hyphenated or second capitalised word (a surname)
+    joins the name.
     """
     if doc is None:
         return []
@@ -301,20 +351,98 @@ def find_relative_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[int,
         word = tok.text
         if not _word_ok(word, rules) or tok.is_stop or tok.like_num:
             continue
-        proper = tok.pos_ == "PROPN"
-        capital = word[:1].isupper() and tok.pos_ in ("PROPN", "NOUN", "ADJ", "X")
-        if not (proper or capital):
+        pos = coarse_pos(tok)
+        proper = pos == "PROPN"
+        capital = word[:1].isupper() and pos in ("PROPN", "NOUN", "ADJ", "X")
+        # a lower-case listed name must follow the kin word directly: in "(daughter,
+        # faith, work)" the comma makes it a list of supports
+        listed = (
+            word.islower() and "," not in text[m.start() : start] and _listed_name(word, tok, rules)
+        )
+        if not (proper or capital or listed):
             continue
-        end = tok.idx + len(word)
+        end = _hyphen_end(text, tok.idx + len(word))
         nxt = by_start.get(end + 1)
         if (
             nxt is not None
             and nxt.text[:1].isupper()
-            and nxt.pos_ == "PROPN"
+            and coarse_pos(nxt) == "PROPN"
             and _word_ok(nxt.text, rules)
         ):
-            end = nxt.idx + len(nxt.text)
+            end = _hyphen_end(text, nxt.idx + len(nxt.text))
         out.append((start, end))
+    return out
+
+
+def _listed_name(word: str, tok: Any, rules: PhiRules) -> bool:
+    """A listed given name; one that is also a word (will, rose) only when tagged a noun."""
+    w = word.casefold()
+    if w not in rules.given_names:
+        return False
+    return w not in rules.ambiguous_names or coarse_pos(tok) in _NAME_TAGS
+
+
+_HYPHEN_TAIL = re.compile(r"(?:[-'’][^\W\d_][\w]*)+")
+
+
+def _hyphen_end(text: str, end: int) -> int:
+    """Extend a name's end over a hyphenated or apostrophe tail (Mbeki-Ward, O'Halloran)."""
+    m = _HYPHEN_TAIL.match(text, end)
+    return m.end() if m else end
+
+
+def find_introduced_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[int, int]]:
+    """A listed given name after "this is", "my name is", "I'm" (any case, as in messages)."""
+    if doc is None:
+        return []
+    by_start = {t.idx: t for t in doc}
+    out = []
+    for m in _INTRO_RE.finditer(text):
+        tok = by_start.get(m.start("name"))
+        word = m["name"]
+        if tok is None or word.casefold() in rules.ambiguous_names:
+            continue
+        if word.casefold() in rules.given_names and coarse_pos(tok) in _NAME_TAGS:
+            out.append(m.span("name"))
+    return out
+
+
+def find_given_names(doc: Any, rules: PhiRules) -> list[tuple[int, int, float]]:
+    """Capitalised listed given names: with a capitalised surname, or alone as a proper noun.
+
+    ``Nadia Sokolova`` is a name even where the model reads it as an organisation. A
+    listed name that is also a word (Will, Grace, May) counts only before a surname that
+    spaCy tags a proper noun; a listed name alone counts when spaCy tags it a proper noun
+    and it is not such a word. Returns ``(start, end, score)``: 0.7 with a surname, 0.6
+    alone.
+    """
+    if doc is None or not rules.given_names:
+        return []
+    out = []
+    text = doc.text
+    for tok in doc:
+        word = tok.text
+        if not (word[:1].isupper() and word[1:].islower() and len(word) >= 2):
+            continue
+        folded = word.casefold()
+        if folded not in rules.given_names:
+            continue
+        ambiguous = folded in rules.ambiguous_names
+        nxt = doc[tok.i + 1] if tok.i + 1 < len(doc) else None
+        surname = (
+            nxt is not None
+            and nxt.idx == tok.idx + len(word) + 1
+            and nxt.text[:1].isupper()
+            and nxt.text[1:].islower()
+            and nxt.is_alpha
+            and _word_ok(nxt.text, rules)
+            and nxt.text.casefold() not in rules.allow.vocabulary
+            and (not ambiguous or (coarse_pos(nxt) == "PROPN" and nxt.text not in _PLACE_HEADS))
+        )
+        if surname:
+            out.append((tok.idx, _hyphen_end(text, nxt.idx + len(nxt.text)), 0.7))
+        elif not ambiguous and coarse_pos(tok) == "PROPN" and _word_ok(word, rules):
+            out.append((tok.idx, tok.idx + len(word), 0.6))
     return out
 
 
@@ -382,6 +510,41 @@ def _offline_email_recognizer() -> Any:
     return OfflineEmailRecognizer(supported_language="en", name="EmailRecognizer")
 
 
+def token_context_enhancer() -> Any:
+    """Presidio's context enhancer, reading lower-case token text instead of lemmas.
+
+    Same rule as Presidio's LemmaContextAwareEnhancer (a recognizer's context word found,
+    as a substring, among the five content words before a match raises its score by
+    0.35, to at least 0.4), but the engine's pipeline has no lemmatizer, and the token
+    holding a match is found by bisection instead of a scan of the document per match.
+    Context words are written so that a substring match covers their inflections
+    ("licen" in "licenses").
+    """
+    import bisect
+
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    class TokenContextEnhancer(LemmaContextAwareEnhancer):
+        """Context from the lower-case words before a match (see the factory)."""
+
+        def _extract_surrounding_words(self, nlp_artifacts: Any, word: str, start: int) -> Any:
+            doc = nlp_artifacts.tokens
+            if not doc:
+                return [""]
+            index = max(0, bisect.bisect_right(nlp_artifacts.tokens_indices, start) - 1)
+            words: list[str] = []
+            i, remaining = index, self.context_prefix_count + 1
+            while i >= 0 and remaining > 0:
+                tok = doc[i]
+                if not (tok.is_stop or tok.is_punct or tok.is_space):
+                    words.extend(w for w in tok.lower_.split(":") if w)
+                    remaining -= 1
+                i -= 1
+            return list(dict.fromkeys(words))
+
+    return TokenContextEnhancer()
+
+
 def build_registry(rules: PhiRules, ner_entities: Sequence[str]) -> Any:
     """A Presidio RecognizerRegistry: Presidio's generic recognizers, spaCy NER, YAML rules."""
     import presidio_analyzer.predefined_recognizers as predefined
@@ -391,6 +554,14 @@ def build_registry(rules: PhiRules, ner_entities: Sequence[str]) -> Any:
     for name in PRESIDIO_RECOGNIZERS:
         if name == "EmailRecognizer":
             registry.add_recognizer(_offline_email_recognizer())
+            continue
+        if name == "PhoneRecognizer":
+            # North American numbering only (US and Canada share it); numbers written
+            # with a +country prefix are still found. Presidio's default tries eight
+            # regions, each a full scan of the text.
+            registry.add_recognizer(
+                predefined.PhoneRecognizer(supported_language="en", supported_regions=("US",))
+            )
             continue
         registry.add_recognizer(getattr(predefined, name)(supported_language="en"))
     registry.add_recognizer(

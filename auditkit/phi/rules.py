@@ -1,7 +1,8 @@
 """Load ``rules/phi/``: YAML recognizers, allow-lists and the entity -> category mapping.
 
 Every YAML file in the folder is read by its top-level key: ``recognizers:`` (Presidio's
-YAML recognizer format), ``allow_list:`` or ``categories:``. Files are validated before
+YAML recognizer format), ``allow_list:``, ``categories:`` or ``given_names:`` (a
+frequency list of given names the name rules consult). Files are validated before
 any text is analysed; errors name the file and key. This module never runs a recognizer.
 """
 
@@ -77,6 +78,12 @@ class _AllowModel(_Strict):
     vocabulary_only: dict[str, list[str]] = Field(default_factory=dict)
 
 
+class _GivenNamesModel(_Strict):
+    female: list[str] = Field(default_factory=list)
+    male: list[str] = Field(default_factory=list)
+    also_words: list[str] = Field(default_factory=list)
+
+
 class _CategoriesModel(_Strict):
     categories: dict[str, list[str]]
     precedence: list[str]
@@ -104,6 +111,9 @@ class PhiRules:
     entity_category: Mapping[str, str]
     precedence: tuple[str, ...]
     ignored: Mapping[str, str]
+    #: Given names, case-folded; ``ambiguous_names`` are also ordinary words (Will, Rose).
+    given_names: frozenset[str] = frozenset()
+    ambiguous_names: frozenset[str] = frozenset()
 
     def category_of(self, entity: str) -> str | None:
         """The category of a Presidio entity; None when the entity is declared ignored.
@@ -147,6 +157,7 @@ def load_rules(folder: str | None = None) -> PhiRules:
     recognizers: list[dict[str, Any]] = []
     allow: _AllowModel | None = None
     cats: _CategoriesModel | None = None
+    names = _GivenNamesModel()
     for path in sorted(root.glob("*.yaml")):
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -167,8 +178,12 @@ def load_rules(folder: str | None = None) -> PhiRules:
                     _validate_regex(path, f"allow_list.{name}", regex)
             elif "categories" in raw:
                 cats = _CategoriesModel.model_validate(raw)
+            elif "given_names" in raw:
+                names = _GivenNamesModel.model_validate(raw["given_names"])
             else:
-                raise RulesError(path, "unknown rules file: no recognizers/allow_list/categories")
+                raise RulesError(
+                    path, "unknown rules file: no recognizers/allow_list/categories/given_names"
+                )
         except ValidationError as exc:
             err = exc.errors()[0]
             key = ".".join(str(p) for p in err["loc"])
@@ -208,6 +223,10 @@ def load_rules(folder: str | None = None) -> PhiRules:
         entity_category=entity_category,
         precedence=tuple(cats.precedence),
         ignored=dict(cats.ignore),
+        given_names=frozenset(
+            n.casefold() for n in [*names.female, *names.male, *names.also_words]
+        ),
+        ambiguous_names=frozenset(n.casefold() for n in names.also_words),
     )
 
 

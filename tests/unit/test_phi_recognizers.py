@@ -74,6 +74,39 @@ POSITIVES = [
     ("Paul Lindqvist, LCSW", "Paul Lindqvist", "NAME"),
     ("Case No. 23-0448-17 was closed", "23-0448-17", "OTHER_ID"),
     ("Student ID S0049187 on the form", "S0049187", "OTHER_ID"),
+    # street addresses: "Dr" after a house number and street name is Drive, not a title
+    (
+        "She lives at 2250 Birchmont Dr Apt 12, Harlow Springs",
+        "2250 Birchmont Dr Apt 12",
+        "LOCATION",
+    ),
+    ("moved to 71 Cobbler Dr. Unit 5 last year", "71 Cobbler Dr. Unit 5", "LOCATION"),
+    ("his room at 18 Quarry Lane, Unit 4 is cold", "18 Quarry Lane, Unit 4", "LOCATION"),
+    # intersections, named roads and landmarks with a generic head
+    ("found wandering at Third and Delmont after midnight", "Third and Delmont", "LOCATION"),
+    ("picked up on the corner of 5th & Larch", "5th & Larch", "LOCATION"),
+    ("sat under the Wexley Avenue overpass, Dunmore", "Wexley Avenue overpass", "LOCATION"),
+    ("sat under the Wexley Avenue overpass, Dunmore", "Dunmore", "LOCATION"),
+    ("she jogs along the Cedar Creek trail daily", "Cedar Creek", "LOCATION"),
+    ("a crash near Hobbs Ferry on Friday", "Hobbs Ferry", "LOCATION"),
+    ("froze while driving on the Crosstown Expressway", "Crosstown Expressway", "LOCATION"),
+    ("Harbor Light Center for Recovery, Maple Heights", "Maple Heights", "LOCATION"),
+    # residence after a longer phrase, and a telehealth location label
+    ("Lives with his wife and their two sons in Brookfield.", "Brookfield", "LOCATION"),
+    ("Patient location: home, East Fairview; provider in clinic", "East Fairview", "LOCATION"),
+    # given names (rules/phi/given_names.yaml), self-introductions, kin and roles
+    ("Marcus Oyelaran, district IT, joined late", "Marcus Oyelaran", "NAME"),
+    ("The team spoke with Hector before discharge.", "Hector", "NAME"),
+    ("later identified as Roberta Finch-Lowe", "Roberta Finch-Lowe", "NAME"),
+    ("i went with my cousin tanya to the store", "tanya", "NAME"),
+    ("my brother danny is visiting", "danny", "NAME"),
+    ("hi, this is maria from the front desk", "maria", "NAME"),
+    ("her dad (Victor) called the unit", "Victor", "NAME"),
+    ("his parents, Tomasz and Ewa, attended", "Tomasz", "NAME"),
+    ("lives with daughter Irene Asante-Boateng now", "Irene Asante-Boateng", "NAME"),
+    ("Re: Employee Anjali Rao, ID on file", "Anjali Rao", "NAME"),
+    ("Name: Declan O'Sullivan", "Declan O'Sullivan", "NAME"),
+    ("Caller: Whitcomb, Marjorie", "Whitcomb, Marjorie", "NAME"),
 ]
 
 # (text, value that must NOT be flagged)
@@ -96,6 +129,17 @@ NEGATIVES = [
     ("seen at 14:30 today", "14:30"),
     ("Patient A reported", "A"),
     ("[Patient Name] was seen", "Patient Name"),
+    ("protective factors (daughter, faith, work)", "faith"),
+    ("her grandmother will visit on Sunday", "will"),
+    ("my mom may come to the next session", "may"),
+    ("i'm sad and tired today", "sad"),
+    ("this is hard for her", "hard"),
+    ("Seen in room 12 on the unit", "12"),
+    ("walked at first and then ran", "first"),
+    ("Employee ID badge was returned", "Employee"),
+    ("Location: Medically supervised withdrawal unit", "Medically"),
+    ("continue venlafaxine XR 225 mg daily", "XR"),
+    ("Setting: community behavioral health", "Setting"),
 ]
 
 
@@ -209,3 +253,28 @@ def test_missing_model_says_what_to_install():
     with pytest.raises(ModelUnavailableError, match="en_core_web_xx") as exc:
         resolve_model("en_core_web_xx")
     assert "pip install en_core_web_xx" in str(exc.value)
+
+
+def test_context_word_before_a_match_raises_its_score(engine):
+    plain = engine.analyze(["reach 614-555-0182 tomorrow"])[0]
+    with_context = engine.analyze(["phone 614-555-0182 tomorrow"])[0]
+    assert [s.type for s in plain] == [s.type for s in with_context] == ["PHONE"]
+    assert with_context[0].score > plain[0].score
+
+
+def test_reduced_pipeline_gives_the_same_entities_as_the_full_one(engine):
+    """The engine drops parser, attribute ruler and lemmatizer; NER must not change."""
+    import spacy
+
+    texts = [
+        "Maria Okafor was seen at Mercy Ridge Hospital in Columbus on March 3 by Dr. Lee.",
+        "Lives with husband Ade in Whitlow; works for Tamsin County Emergency Communications.",
+    ]
+    full = spacy.load(engine.spec.model)
+    reduced = engine.nlp_engine.nlp["en"]
+    assert not {"parser", "attribute_ruler", "lemmatizer"} & set(reduced.pipe_names)
+    for a, b in zip(full.pipe(texts), reduced.pipe(texts), strict=True):
+        assert [(e.start_char, e.end_char, e.label_) for e in a.ents] == [
+            (e.start_char, e.end_char, e.label_) for e in b.ents
+        ]
+        assert [t.tag_ for t in a] == [t.tag_ for t in b]

@@ -43,6 +43,15 @@ def test_bad_rules_file_names_file_and_key(tmp_path):
         load_rules(str(tmp_path))
 
 
+def test_given_names_load_folded_and_bad_file_is_named(rules, tmp_path):
+    assert {"maria", "hector", "will"} <= rules.given_names
+    assert "will" in rules.ambiguous_names and "hector" not in rules.ambiguous_names
+    (tmp_path / "categories.yaml").write_text("categories: {NAME: [PERSON]}\nprecedence: [NAME]\n")
+    (tmp_path / "names.yaml").write_text("given_names:\n  female: [Ann]\n  nicknames: [Al]\n")
+    with pytest.raises(RulesError, match=r"names\.yaml.*nicknames"):
+        load_rules(str(tmp_path))
+
+
 @pytest.mark.parametrize(
     ("text", "ok"),
     [
