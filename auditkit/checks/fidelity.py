@@ -58,7 +58,8 @@ class FidelityConfig(CheckConfig):
     cv_folds: int = Field(default=5, ge=2, le=20)
     bootstrap: int = Field(default=1000, ge=100, le=100_000)
     ngram_max: int = Field(default=2, ge=1, le=3, description="word n-grams of the TF-IDF")
-    max_features: int = Field(default=50_000, ge=100)
+    max_features: int = Field(default=5_000, ge=100, description="TF-IDF vocabulary size")
+    min_df: int = Field(default=2, ge=1, description="reports an n-gram must occur in")
     regularization: float = Field(default=10.0, gt=0, description="inverse L2 strength C")
     mask_codes: bool = Field(default=True, description="hide code-shaped words from the model")
     min_group_size: int = Field(
@@ -272,17 +273,24 @@ def _fit(docs: Sequence[Sequence[str]], labels: Sequence[str], cfg: FidelityConf
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
+    from threadpoolctl import threadpool_limits
 
     model = make_pipeline(
         TfidfVectorizer(
             analyzer=_analyzer(cfg.ngram_max),
             sublinear_tf=True,
             max_features=cfg.max_features,
+            min_df=cfg.min_df,
             lowercase=False,
         ),
         LogisticRegression(C=cfg.regularization, max_iter=2000, random_state=seed),
     )
-    with warnings.catch_warnings():
+    # min_df > 1 can leave a tiny training set without a vocabulary: fall back to 1.
+    if len(docs) < 4 * cfg.min_df:
+        model.set_params(tfidfvectorizer__min_df=1)
+    # One BLAS thread: the fit is small, extra threads only contend on a shared machine,
+    # and the result does not depend on how many cores the auditor's machine has.
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore")
         model.fit(list(docs), list(labels))
     return model
