@@ -384,6 +384,16 @@ class FidelityCheck(Check):
         """The embedding model, when the distribution test ran."""
         return list(self._models)
 
+    @classmethod
+    def configure(cls, raw: Mapping[str, Any] | None) -> CheckConfig:
+        """Validate the settings and the ICD-10 rules they point to, before anything runs."""
+        from auditkit.icd10 import load_codes, load_context
+
+        cfg: FidelityConfig = super().configure(raw)  # type: ignore[assignment]
+        load_codes(cfg.rules)
+        load_context(None if cfg.rules is None else f"{cfg.rules}/context.yaml")
+        return cfg
+
     def run(self, context: CheckContext) -> CheckResult:
         """Score the synthetic corpus against the source (and the holdout, if given)."""
         from auditkit.icd10 import load_codes, load_context
