@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "fixtures"))
 
-STAGES = ("_analyse", "_agreement", "_tstr", "_coverage", "_distribution")
+STAGES = ("_analyse", "_train_source", "_agreement", "_tstr", "_coverage", "_distribution")
 
 
 def build_corpora(n_syn: int, n_src: int, seed: int, out: Path) -> tuple[Path, Path]:
@@ -75,7 +75,7 @@ def timed_run(syn: Path, src: Path, seed: int, workers: int, embeddings: bool):
     from auditkit.progress import Progress
 
     spent: dict[str, float] = defaultdict(float)
-    originals = {name: getattr(FidelityCheck, name) for name in STAGES}
+    originals = {name: FidelityCheck.__dict__[name] for name in STAGES}
 
     def wrap(name, fn):
         def inner(*args, **kwargs):
@@ -88,7 +88,8 @@ def timed_run(syn: Path, src: Path, seed: int, workers: int, embeddings: bool):
         return inner
 
     for name, fn in originals.items():
-        setattr(FidelityCheck, name, wrap(name, fn))
+        wrapped = wrap(name, fn.__func__ if isinstance(fn, staticmethod) else fn)
+        setattr(FidelityCheck, name, staticmethod(wrapped) if name == "_train_source" else wrapped)
     try:
         t0 = time.perf_counter()
         synthetic, source = load_corpus(syn, "synthetic"), load_corpus(src, "source")
@@ -128,8 +129,9 @@ def report(label: str, total: float, spent: dict[str, float]) -> None:
     names = {
         "load corpora": "load + validate both corpora",
         "_analyse": "tokens + criteria (ConText), both corpora",
-        "_agreement": "code agreement (CV ceiling, fit, predict)",
-        "_tstr": "TSTR / TRTR",
+        "_train_source": "source classifier: fit + 5-fold CV",
+        "_agreement": "code agreement: predict + bootstrap",
+        "_tstr": "TSTR (fit on synthetic) / TRTR",
         "_coverage": "criteria coverage + bootstrap",
         "_distribution": "embeddings + detection AUC",
     }

@@ -423,8 +423,9 @@ class FidelityCheck(Check):
         ]
         tables: dict[str, Table] = {}
 
-        agreement = self._agreement(context, syn, src, cfg, seed, metrics, tables)
-        self._tstr(context, syn, src, hold, cfg, seed, metrics)
+        src_model, oof, src_labels = self._train_source(src, cfg, seed)
+        agreement = self._agreement(context, syn, src_model, oof, src_labels, cfg, metrics, tables)
+        self._tstr(context, syn, src, hold, src_model, oof, cfg, seed, metrics)
         coverage = self._coverage(context, syn, src, book, cfg, metrics, tables)
         if cfg.embeddings:
             self._distribution(context, syn, src, hold, cfg, metrics)
@@ -480,13 +481,29 @@ class FidelityCheck(Check):
                 bar.update(len(batch))
         return _Side(tuple(records), tuple(r.primary_code for r in records), tuple(out))
 
+    @staticmethod
+    def _train_source(
+        src: _Side, cfg: FidelityConfig, seed: int
+    ) -> tuple[Any, list[str] | None, list[str]]:
+        """The source-trained model, its cross-validated predictions, and the labels.
+
+        Both serve twice: code agreement and its ceiling, and train-real-test-real (on
+        the holdout, else cross-validated on the source).
+        """
+        docs = [src.analysed[i].tokens for i in src.coded()]
+        labels: list[str] = [src.codes[i] for i in src.coded()]  # type: ignore[misc]
+        if len(set(labels)) < 2:
+            return None, None, labels
+        return _fit(docs, labels, cfg, seed), _out_of_fold(docs, labels, cfg, seed), labels
+
     def _agreement(
         self,
         context: CheckContext,
         syn: _Side,
-        src: _Side,
+        model: Any,
+        oof: Sequence[str] | None,
+        labels: Sequence[str],
         cfg: FidelityConfig,
-        seed: int,
         metrics: list[Metric],
         tables: dict[str, Table],
     ) -> dict[int, tuple[str, float, bool]]:
@@ -496,21 +513,16 @@ class FidelityCheck(Check):
         probability of the conditioning code, agrees).
         """
         rng = context.numpy_rng("fidelity:agreement")
-        train = src.coded()
-        labels = [src.codes[i] for i in train]
-        if len(set(labels)) < 2:
+        if model is None:
             return {}
-        docs = [src.analysed[i].tokens for i in train]
-        oof = _out_of_fold(docs, labels, cfg, seed)  # type: ignore[arg-type]
         if oof is not None:
-            ceiling = _score(labels, oof, cfg.bootstrap, rng)  # type: ignore[arg-type]
+            ceiling = _score(labels, oof, cfg.bootstrap, rng)
             metrics.append(
                 self._m("ceiling_accuracy", ceiling.accuracy, interval=ceiling.accuracy_ci)
             )
             metrics.append(
                 self._m("ceiling_macro_f1", ceiling.macro_f1, interval=ceiling.macro_f1_ci)
             )
-        model = _fit(docs, labels, cfg, seed)  # type: ignore[arg-type]
         classes = [str(c) for c in model.classes_]
         judged = [i for i in syn.coded() if syn.codes[i] in classes]
         if not judged:
@@ -558,6 +570,8 @@ class FidelityCheck(Check):
         syn: _Side,
         src: _Side,
         hold: _Side | None,
+        src_model: Any,
+        oof: Sequence[str] | None,
         cfg: FidelityConfig,
         seed: int,
         metrics: list[Metric],
@@ -576,14 +590,10 @@ class FidelityCheck(Check):
             test_idx = test.coded()
             test_docs = [test.analysed[i].tokens for i in test_idx]
             truth = [test.codes[i] for i in test_idx]
-            trtr_pred = (
-                list(_fit(src_docs, src_labels, cfg, seed).predict(test_docs))  # type: ignore[arg-type]
-                if len(set(src_labels)) >= 2
-                else None
-            )
+            trtr_pred = list(src_model.predict(test_docs)) if src_model is not None else None
         else:
             test_docs, truth = src_docs, src_labels
-            trtr_pred = _out_of_fold(src_docs, src_labels, cfg, seed)  # type: ignore[arg-type]
+            trtr_pred = list(oof) if oof is not None else None
         if not truth:
             return
         model = _fit([syn.analysed[i].tokens for i in syn_idx], syn_labels, cfg, seed)  # type: ignore[arg-type]
