@@ -895,6 +895,7 @@ def _detection(
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
+    from threadpoolctl import threadpool_limits
 
     x = np.vstack([syn_vec, real_vec])
     y = np.r_[np.ones(len(syn_vec), dtype=int), np.zeros(len(real_vec), dtype=int)]
@@ -903,10 +904,11 @@ def _detection(
         return None
     scores = np.zeros(len(y))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train, test in splitter.split(x, y):
-        model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000)
-        model.fit(x[train], y[train])
-        scores[test] = model.decision_function(x[test])
+    with threadpool_limits(1):  # as in _fit: no contention, no core-count dependence
+        for train, test in splitter.split(x, y):
+            model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000)
+            model.fit(x[train], y[train])
+            scores[test] = model.decision_function(x[test])
     value = auc(y, scores)
     if value is None:
         return None
