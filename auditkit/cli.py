@@ -855,6 +855,94 @@ def mia(generator: str, members: str, nonmembers: str, reference: str | None,
 
 @main.command()
 @click.option(
+    "--synthetic",
+    "-s",
+    required=True,
+    type=click.Path(exists=True),
+    help="The synthetic corpus, each record with the ICD-10 code it was conditioned on.",
+)
+@click.option(
+    "--source",
+    required=True,
+    type=click.Path(exists=True),
+    help="Real reports with their codes (the classifier's training data).",
+)
+@click.option(
+    "--holdout",
+    type=click.Path(exists=True),
+    help="Real reports never shown to the generator: the TSTR/TRTR test set.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option(
+    "--policy",
+    default="default",
+    show_default=True,
+    help="Policy whose checks.fidelity settings to use.",
+)
+@field_options
+@run_options
+@handle_errors
+def fidelity(synthetic: str, source: str, holdout: str | None, as_json: bool, policy: str,
+             id_field: str, text_field: str, codes_field: str, max_record_bytes: int | None,
+             seed: int, workers: int, quiet: bool) -> None:  # fmt: skip
+    """Does each synthetic report describe its ICD-10 code? Agreement, TSTR, coverage, AUC.
+
+    With --json prints {"agreement": {"accuracy", "macro_f1", "ceiling_accuracy",
+    "per_code"}, "tstr": {"macro_f1", "trtr_macro_f1"}, "coverage": {code: {"synthetic",
+    "source"}}, "detection_auc", "unknown_codes"}.
+    """
+    import json
+
+    from auditkit.checks.fidelity import FidelityCheck, fidelity_summary
+    from auditkit.errors import CheckError
+    from auditkit.pipeline import run_single_check
+
+    result = run_single_check(
+        FidelityCheck, synthetic, source=source, holdout=holdout, policy=policy, seed=seed,
+        workers=workers, fields=_fields(id_field, text_field, codes_field),
+        max_record_bytes=max_record_bytes, progress=None if not quiet else False,
+    )  # fmt: skip
+    if result.status == "error":
+        raise CheckError(f"the fidelity check failed: {result.reason}")
+    if result.status == "skipped":
+        raise CheckError(f"the fidelity check could not run: {result.reason}")
+    summary = fidelity_summary(result)
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True))
+        return
+    _print_fidelity(result, summary)
+
+
+def _print_fidelity(result: Any, summary: dict[str, Any]) -> None:
+    from auditkit.report.render import fmt, fmt_metric
+
+    for key, label in (
+        ("agreement_accuracy", "code agreement, accuracy"),
+        ("agreement_macro_f1", "code agreement, macro-F1"),
+        ("ceiling_accuracy", "ceiling (CV accuracy on source)"),
+        ("tstr_macro_f1", "TSTR macro-F1"),
+        ("trtr_macro_f1", "TRTR macro-F1"),
+        ("coverage", "criteria coverage, synthetic"),
+        ("coverage_source", "criteria coverage, source"),
+        ("detection_auc", "detection AUC (0.5 = same)"),
+        ("detection_auc_reference", "detection AUC, holdout vs source"),
+    ):
+        click.echo(f"{label:<36} {fmt_metric(result.metric(key))}")
+    click.echo(f"\n{'code':<10}{'agreement':>11}{'coverage':>10}{'source':>9}{'AUC':>8}")
+    for code in sorted(set(summary["agreement"]["per_code"]) | set(summary["coverage"])):
+        agree = summary["agreement"]["per_code"].get(code, {}).get("accuracy")
+        cov = summary["coverage"].get(code, {})
+        auc = result.metric(f"detection_auc[{code}]")
+        click.echo(
+            f"{code:<10}{fmt(agree):>11}{fmt(cov.get('synthetic')):>10}"
+            f"{fmt(cov.get('source')):>9}{fmt(auc.value if auc else None):>8}"
+        )
+    if summary["unknown_codes"]:
+        click.echo(f"\ncodes not in rules/icd10: {', '.join(summary['unknown_codes'])}")
+
+
+@main.command()
+@click.option(
     "--out",
     "-o",
     default="auditkit-demo",
