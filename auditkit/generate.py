@@ -178,7 +178,9 @@ class PromptBuilder:
         try:
             template = env.from_string(self.template_path.read_text(encoding="utf-8"))
         except OSError as e:
-            raise UsageError(f"cannot read prompt template {self.template_path}: {e.strerror}")
+            raise UsageError(
+                f"cannot read prompt template {self.template_path}: {e.strerror}"
+            ) from None
         except jinja2.TemplateSyntaxError as e:
             raise UsageError(
                 f"{self.template_path}, line {e.lineno}: {e.message}",
@@ -344,7 +346,8 @@ class RecordScreen:
                 reasons.append(
                     Rejection(
                         "source-identifier-reuse",
-                        f"{len(reused)} identifier(s) of a real source patient ({', '.join(kinds)})",
+                        f"{len(reused)} identifier(s) of a real source patient "
+                        f"({', '.join(kinds)})",
                     )
                 )
             if self._overlap_index is not None:
@@ -770,7 +773,8 @@ def generate(
     from auditkit.executor import LocalExecutor
     from auditkit.generators import load_generator, parse_spec
     from auditkit.icd10 import load_codes
-    from auditkit.pipeline import AuditInputs, audit as run_audit, make_context
+    from auditkit.pipeline import AuditInputs, make_context
+    from auditkit.pipeline import audit as run_audit
     from auditkit.policy import load_policy
     from auditkit.resources import resolve_policy
 

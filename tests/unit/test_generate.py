@@ -326,7 +326,7 @@ def test_interrupted_runs_resume_to_the_same_files(tmp_path, screen_parts):
         # A crash mid-write leaves a torn line; the resumed run must cut and redo it.
         with open(tmp_path / folder / gen.KEPT_FILE, "a") as fh:
             fh.write('{"id": "gen-F32.1-00')
-        resumed, out, g = _run(tmp_path, screen_parts, _settings(), folder=folder)
+        _resumed, out, g = _run(tmp_path, screen_parts, _settings(), folder=folder)
         for name in (gen.KEPT_FILE, gen.QUARANTINE_FILE):
             assert (out / name).read_bytes() == (whole_out / name).read_bytes(), (stop, name)
         ids = [json.loads(x)["id"] for x in (out / gen.KEPT_FILE).read_text().splitlines()]
