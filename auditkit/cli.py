@@ -99,6 +99,24 @@ def run_options(fn: F) -> F:
     return fn
 
 
+def generator_options(fn: F) -> F:
+    """--generator/--reference (the membership probe's models)."""
+    fn = click.option(
+        "--reference",
+        default=None,
+        metavar="SPEC",
+        help="Reference model for the reference-ratio attack (same spec forms).",
+    )(fn)
+    fn = click.option(
+        "--generator",
+        default=None,
+        metavar="SPEC",
+        help="Generator to probe for membership: hf:PATH, openai:BASE_URL#MODEL, fixture, "
+        "fixture:memorising or fixture:general.",
+    )(fn)
+    return fn
+
+
 def _fields(id_field: str, text_field: str, codes_field: str) -> Any:
     from auditkit.corpus import FieldMap
 
@@ -185,6 +203,7 @@ def main() -> None:
     type=click.Path(exists=True, file_okay=False),
     help="Folder of report templates that override the shipped ones.",
 )
+@generator_options
 @field_options
 @run_options
 @handle_errors
@@ -197,6 +216,8 @@ def audit(
     junit: str | None,
     key: str | None,
     templates: str | None,
+    generator: str | None,
+    reference: str | None,
     id_field: str,
     text_field: str,
     codes_field: str,
@@ -226,6 +247,8 @@ def audit(
         templates=templates,
         progress=None if not quiet else False,
         argv=["auditkit", *sys.argv[1:]],
+        generator=generator,
+        reference=reference,
     )
     _print_outcome(outcome, junit)
     sys.exit(outcome.run.verdict.exit_code)
@@ -656,6 +679,36 @@ def overlap(synthetic: str, source: str, holdout: str | None, out: str | None, p
     default=5,
     show_default=True,
     help="Retries with backoff per request before the run stops (openai:).",
+    "--generator",
+    required=True,
+    metavar="SPEC",
+    help="Generator to probe: hf:PATH, openai:BASE_URL#MODEL, fixture, fixture:memorising, "
+    "fixture:general.",
+)
+@click.option(
+    "--members",
+    required=True,
+    type=click.Path(exists=True),
+    help="Records the generator saw (its training data or prompt examples).",
+)
+@click.option(
+    "--nonmembers",
+    required=True,
+    type=click.Path(exists=True),
+    help="Records of the same kind it never saw (holdout).",
+)
+@click.option("--reference", default=None, metavar="SPEC", help="Reference model (same forms).")
+@click.option(
+    "--sample",
+    type=click.IntRange(min=10),
+    default=None,
+    help="Score at most N members and N non-members (seeded) [default: the policy's, 1000].",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the JSON here instead of stdout.",
 )
 @click.option(
     "--policy",
@@ -756,6 +809,57 @@ def generate(
     if summary.audit is not None:
         _print_outcome(summary.audit)
     sys.exit(summary.exit_code)
+    help="Policy whose checks.membership settings to use.",
+)
+@field_options
+@run_options
+@handle_errors
+def mia(generator: str, members: str, nonmembers: str, reference: str | None,
+        sample: int | None, out: str | None, policy: str, id_field: str, text_field: str,
+        codes_field: str, max_record_bytes: int | None, seed: int, workers: int,
+        quiet: bool) -> None:  # fmt: skip
+    """Membership-inference probe and extraction test of a generator.
+
+    Prints JSON: {"attacks": {"loss": {"auc", "auc_ci", "tpr_at_1fpr", "tpr_at_5fpr"}, ...},
+    "worst_auc", "worst_auc_ci", "blind_auc", "extraction": {"member_exact_rate",
+    "nonmember_exact_rate", ...}, "n_members", "n_nonmembers", "roc": {...}}. Exit code 0
+    when the probe ran (judging it is the policy's job in `auditkit audit`).
+    """
+    from auditkit.checks.membership import MembershipCheck, probe_summary
+    from auditkit.errors import CheckError
+    from auditkit.pipeline import run_single_check
+    from auditkit.results import canonical_json
+
+    result = run_single_check(
+        MembershipCheck, members, source=members, holdout=nonmembers, policy=policy,
+        seed=seed, workers=workers, fields=_fields(id_field, text_field, codes_field),
+        max_record_bytes=max_record_bytes, progress=None if not quiet else False,
+        generator=generator, reference=reference,
+        overrides={"sample": sample} if sample is not None else None,
+    )  # fmt: skip
+    if result.status != "ok":
+        raise CheckError(f"the membership probe did not run: {result.reason}")
+    summary = probe_summary(result)
+    text = canonical_json(summary)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        from auditkit.bundle import atomic_write_text
+
+        atomic_write_text(Path(out), text)
+    ci = summary["worst_auc_ci"]
+    ext = summary["extraction"]
+    click.echo(
+        f"worst AUC {summary['worst_auc']:.3f} ({summary['worst_attack']}) "
+        f"[{ci[0]:.3f}, {ci[1]:.3f}] over {len(summary['attacks'])} attacks; "
+        f"blind baseline AUC {summary['blind_auc']:.3f}"
+        + (" (PROBE UNRELIABLE: members and non-members differ)" if summary["probe_unreliable"]
+           else "")
+        + f"; extraction exact {ext['member_exact_rate']} members vs "
+        f"{ext['nonmember_exact_rate']} non-members, {ext['extracted_records']} extracted"
+        + (f"; written to {out}" if out else ""),
+        err=True,
+    )  # fmt: skip
 
 
 @main.command()
@@ -780,16 +884,23 @@ def demo(out: str, workers: int, quiet: bool) -> None:
     """Audit the shipped fictional fixtures: a clean and a leaky synthetic set.
 
     Writes two signed bundles under OUT and prints their verdicts; the clean set should
-    pass and the leaky one fail. Exit code 0 when both came out as expected.
+    pass and the leaky one fail. The membership probe runs on the shipped fixture
+    generators: the clean set's audit probes fixture:general (trained on other reports,
+    no signal), the leaky set's fixture:memorising (trained on the source, memorised).
+    Exit code 0 when both came out as expected.
     """
     from auditkit.pipeline import audit as run_audit
     from auditkit.resources import fixtures_dir
 
     fx = fixtures_dir()
     expected = {"clean": "pass", "leaky": "fail"}
+    generators = {"clean": "fixture:general", "leaky": "fixture:memorising"}
     surprises = []
     for name, want in expected.items():
-        click.echo(f"== {name}: fixtures/synthetic_{name}.jsonl against fixtures/source.jsonl")
+        click.echo(
+            f"== {name}: fixtures/synthetic_{name}.jsonl against fixtures/source.jsonl, "
+            f"generator {generators[name]}"
+        )
         outcome = run_audit(
             fx / f"synthetic_{name}.jsonl",
             fx / "source.jsonl",
@@ -799,6 +910,7 @@ def demo(out: str, workers: int, quiet: bool) -> None:
             workers=workers,
             out=Path(out) / name,
             progress=None if not quiet else False,
+            generator=generators[name],
             argv=[
                 "auditkit",
                 "audit",
@@ -808,6 +920,8 @@ def demo(out: str, workers: int, quiet: bool) -> None:
                 "fixtures/source.jsonl",
                 "--holdout",
                 "fixtures/holdout.jsonl",
+                "--generator",
+                generators[name],
                 "--out",
                 str(Path(out) / name),
             ],

@@ -18,7 +18,7 @@ from auditkit import __version__
 from auditkit.checks import registry
 from auditkit.checks.base import Check, CheckContext
 from auditkit.corpus import Corpus, FieldMap, load_corpus
-from auditkit.errors import AuditkitError
+from auditkit.errors import AuditkitError, UsageError
 from auditkit.executor import LocalExecutor
 from auditkit.masking import Masker
 from auditkit.policy import Policy, evaluate, load_policy
@@ -80,9 +80,19 @@ def load_inputs(
 
 
 def make_context(
-    inputs: AuditInputs, seed: int, executor: Any, identity: Any, progress: bool | None
+    inputs: AuditInputs,
+    seed: int,
+    executor: Any,
+    identity: Any,
+    progress: bool | None,
+    generator: Any | None = None,
+    reference: Any | None = None,
 ) -> CheckContext:
-    """The context every check of one run shares (masker keyed by the signing identity)."""
+    """The context every check of one run shares (masker keyed by the signing identity).
+
+    ``generator`` and ``reference`` are loaded generators (see :mod:`auditkit.generators`);
+    the reference model travels in ``options["reference"]``.
+    """
     return CheckContext(
         synthetic=inputs.synthetic,
         source=inputs.source,
@@ -91,7 +101,26 @@ def make_context(
         executor=executor,
         masker=Masker(identity.mask_key()),
         progress=Progress(progress),
+        generator=generator,
+        options={"reference": reference} if reference is not None else {},
     )
+
+
+def open_generators(generator: Any | None, reference: Any | None) -> tuple[Any, Any]:
+    """Load generator specs (strings) into generators; loaded ones pass through.
+
+    A malformed spec fails here, before any corpus is read.
+    """
+    from auditkit.generators import Generator, load_generator, parse_spec
+
+    def one(value: Any | None) -> Any | None:
+        if value is None or isinstance(value, Generator):
+            return value
+        return load_generator(parse_spec(str(value)))
+
+    if reference is not None and generator is None:
+        raise UsageError("--reference needs --generator (the model to probe)")
+    return one(generator), one(reference)
 
 
 def build_checks(policy: Policy) -> list[Check]:
@@ -165,6 +194,8 @@ def audit(
     templates: str | Path | None = None,
     progress: bool | None = False,
     argv: Sequence[str] | None = None,
+    generator: Any | None = None,
+    reference: Any | None = None,
 ) -> AuditOutcome:
     """Audit a synthetic corpus and, with ``out``, write the signed bundle.
 
@@ -183,6 +214,9 @@ def audit(
         templates: a folder of report templates replacing the shipped ones.
         progress: progress bars on stderr (None: when stderr is a terminal).
         argv: the command line to record in the manifest.
+        generator: the generator to probe for membership (a spec such as ``hf:PATH``,
+            ``openai:URL#MODEL``, ``fixture``, or a loaded generator); None skips the probe.
+        reference: a reference model for the membership probe's reference attack.
 
     Returns:
         The run (results and verdict) and where the bundle went.
@@ -190,6 +224,7 @@ def audit(
     from auditkit import signing
 
     pol = policy if isinstance(policy, Policy) else load_policy(resolve_policy(policy))
+    gen, ref = open_generators(generator, reference)
     inputs = (
         synthetic
         if isinstance(synthetic, AuditInputs)
@@ -200,7 +235,8 @@ def audit(
     ident = identity if identity is not None else signing.demo_identity()
     checks = build_checks(pol)
     with LocalExecutor(workers) as executor:
-        results = run_checks(checks, make_context(inputs, seed, executor, ident, progress))
+        context = make_context(inputs, seed, executor, ident, progress, gen, ref)
+        results = run_checks(checks, context)
     verdict = evaluate(results, pol, inputs.synthetic.ids)
     run = AuditRun(
         version=__version__,
@@ -220,7 +256,12 @@ def audit(
             inputs=inputs,
             policy=pol,
             identity=ident,
-            options={"workers": workers, "max_record_bytes": max_record_bytes},
+            options={
+                "workers": workers,
+                "max_record_bytes": max_record_bytes,
+                **({"generator": gen.spec} if gen is not None else {}),
+                **({"reference": ref.spec} if ref is not None else {}),
+            },
             models=[m for check in checks for m in check.models()],
             argv=argv,
             templates=Path(templates) if templates else None,
@@ -247,20 +288,25 @@ def run_single_check(
     max_record_bytes: int | None = None,
     progress: bool | None = False,
     identity: Any | None = None,
+    generator: Any | None = None,
+    reference: Any | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> CheckResult:
     """Run one check outside an audit (the per-check CLI commands use this).
 
     The check's configuration comes from the policy's ``checks:`` section when the policy
-    enables it, else the check's defaults.
+    enables it, else the check's defaults; ``overrides`` replaces single settings.
     """
     from auditkit import signing
 
     pol = load_policy(resolve_policy(policy))
+    gen, ref = open_generators(generator, reference)
     inputs = load_inputs(
         synthetic, source, holdout, fields=fields, max_record_bytes=max_record_bytes
     )
-    config = pol.check_config(check_cls.id) if check_cls.id in pol.checks else None
+    raw = dict(pol.checks.get(check_cls.id) or {}) if check_cls.id in pol.checks else {}
+    config = check_cls.configure({**raw, **(overrides or {})})
     ident = identity if identity is not None else signing.demo_identity()
     with LocalExecutor(workers) as executor:
-        context = make_context(inputs, seed, executor, ident, progress)
+        context = make_context(inputs, seed, executor, ident, progress, gen, ref)
         return run_checks([check_cls(config)], context)[0]

@@ -109,6 +109,20 @@ class Evidence(_Frozen):
     score: float | None = None
 
 
+class Curve(_Frozen):
+    """A curve a chart can draw, e.g. one attack's ROC curve (points sorted by ``x``).
+
+    ``name`` identifies the series within the check (``roc:loss``); ``points`` are
+    ``(x, y)`` pairs already downsampled to what a chart needs.
+    """
+
+    name: str
+    label: str
+    x: str
+    y: str
+    points: tuple[tuple[Finite, Finite], ...]
+
+
 CheckStatus = Literal["ok", "skipped", "error"]
 
 
@@ -122,6 +136,7 @@ class CheckResult(_Frozen):
     metrics: tuple[Metric, ...] = ()
     records: dict[str, RecordResult] = Field(default_factory=dict)
     evidence: tuple[Evidence, ...] = ()
+    curves: tuple[Curve, ...] = ()
 
     def metric(self, key: str) -> Metric | None:
         """Return the metric with this key (``name`` or ``name[group]``), or None."""
