@@ -608,6 +608,96 @@ def overlap(synthetic: str, source: str, holdout: str | None, out: str | None, p
 
 @main.command()
 @click.option(
+    "--generator",
+    required=True,
+    metavar="SPEC",
+    help="Generator to probe: hf:PATH, openai:BASE_URL#MODEL, fixture, fixture:memorising, "
+    "fixture:general.",
+)
+@click.option(
+    "--members",
+    required=True,
+    type=click.Path(exists=True),
+    help="Records the generator saw (its training data or prompt examples).",
+)
+@click.option(
+    "--nonmembers",
+    required=True,
+    type=click.Path(exists=True),
+    help="Records of the same kind it never saw (holdout).",
+)
+@click.option("--reference", default=None, metavar="SPEC", help="Reference model (same forms).")
+@click.option(
+    "--sample",
+    type=click.IntRange(min=10),
+    default=None,
+    help="Score at most N members and N non-members (seeded) [default: the policy's, 1000].",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the JSON here instead of stdout.",
+)
+@click.option(
+    "--policy",
+    default="default",
+    show_default=True,
+    help="Policy whose checks.membership settings to use.",
+)
+@field_options
+@run_options
+@handle_errors
+def mia(generator: str, members: str, nonmembers: str, reference: str | None,
+        sample: int | None, out: str | None, policy: str, id_field: str, text_field: str,
+        codes_field: str, max_record_bytes: int | None, seed: int, workers: int,
+        quiet: bool) -> None:  # fmt: skip
+    """Membership-inference probe and extraction test of a generator.
+
+    Prints JSON: {"attacks": {"loss": {"auc", "auc_ci", "tpr_at_1fpr", "tpr_at_5fpr"}, ...},
+    "worst_auc", "worst_auc_ci", "blind_auc", "extraction": {"member_exact_rate",
+    "nonmember_exact_rate", ...}, "n_members", "n_nonmembers", "roc": {...}}. Exit code 0
+    when the probe ran (judging it is the policy's job in `auditkit audit`).
+    """
+    from auditkit.checks.membership import MembershipCheck, probe_summary
+    from auditkit.errors import CheckError
+    from auditkit.pipeline import run_single_check
+    from auditkit.results import canonical_json
+
+    result = run_single_check(
+        MembershipCheck, members, source=members, holdout=nonmembers, policy=policy,
+        seed=seed, workers=workers, fields=_fields(id_field, text_field, codes_field),
+        max_record_bytes=max_record_bytes, progress=None if not quiet else False,
+        generator=generator, reference=reference,
+        overrides={"sample": sample} if sample is not None else None,
+    )  # fmt: skip
+    if result.status != "ok":
+        raise CheckError(f"the membership probe did not run: {result.reason}")
+    summary = probe_summary(result)
+    text = canonical_json(summary)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        from auditkit.bundle import atomic_write_text
+
+        atomic_write_text(Path(out), text)
+    ci = summary["worst_auc_ci"]
+    ext = summary["extraction"]
+    click.echo(
+        f"worst AUC {summary['worst_auc']:.3f} ({summary['worst_attack']}) "
+        f"[{ci[0]:.3f}, {ci[1]:.3f}] over {len(summary['attacks'])} attacks; "
+        f"blind baseline AUC {summary['blind_auc']:.3f}"
+        + (" (PROBE UNRELIABLE: members and non-members differ)" if summary["probe_unreliable"]
+           else "")
+        + f"; extraction exact {ext['member_exact_rate']} members vs "
+        f"{ext['nonmember_exact_rate']} non-members, {ext['extracted_records']} extracted"
+        + (f"; written to {out}" if out else ""),
+        err=True,
+    )  # fmt: skip
+
+
+@main.command()
+@click.option(
     "--codes",
     required=True,
     help="Reports wanted per ICD-10 code, e.g. F32.1:200,F41.1:200.",
@@ -679,36 +769,6 @@ def overlap(synthetic: str, source: str, holdout: str | None, out: str | None, p
     default=5,
     show_default=True,
     help="Retries with backoff per request before the run stops (openai:).",
-    "--generator",
-    required=True,
-    metavar="SPEC",
-    help="Generator to probe: hf:PATH, openai:BASE_URL#MODEL, fixture, fixture:memorising, "
-    "fixture:general.",
-)
-@click.option(
-    "--members",
-    required=True,
-    type=click.Path(exists=True),
-    help="Records the generator saw (its training data or prompt examples).",
-)
-@click.option(
-    "--nonmembers",
-    required=True,
-    type=click.Path(exists=True),
-    help="Records of the same kind it never saw (holdout).",
-)
-@click.option("--reference", default=None, metavar="SPEC", help="Reference model (same forms).")
-@click.option(
-    "--sample",
-    type=click.IntRange(min=10),
-    default=None,
-    help="Score at most N members and N non-members (seeded) [default: the policy's, 1000].",
-)
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the JSON here instead of stdout.",
 )
 @click.option(
     "--policy",
@@ -809,57 +869,94 @@ def generate(
     if summary.audit is not None:
         _print_outcome(summary.audit)
     sys.exit(summary.exit_code)
-    help="Policy whose checks.membership settings to use.",
+
+
+@main.command()
+@click.option(
+    "--synthetic",
+    "-s",
+    required=True,
+    type=click.Path(exists=True),
+    help="The synthetic corpus, each record with the ICD-10 code it was conditioned on.",
+)
+@click.option(
+    "--source",
+    required=True,
+    type=click.Path(exists=True),
+    help="Real reports with their codes (the classifier's training data).",
+)
+@click.option(
+    "--holdout",
+    type=click.Path(exists=True),
+    help="Real reports never shown to the generator: the TSTR/TRTR test set.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option(
+    "--policy",
+    default="default",
+    show_default=True,
+    help="Policy whose checks.fidelity settings to use.",
 )
 @field_options
 @run_options
 @handle_errors
-def mia(generator: str, members: str, nonmembers: str, reference: str | None,
-        sample: int | None, out: str | None, policy: str, id_field: str, text_field: str,
-        codes_field: str, max_record_bytes: int | None, seed: int, workers: int,
-        quiet: bool) -> None:  # fmt: skip
-    """Membership-inference probe and extraction test of a generator.
+def fidelity(synthetic: str, source: str, holdout: str | None, as_json: bool, policy: str,
+             id_field: str, text_field: str, codes_field: str, max_record_bytes: int | None,
+             seed: int, workers: int, quiet: bool) -> None:  # fmt: skip
+    """Does each synthetic report describe its ICD-10 code? Agreement, TSTR, coverage, AUC.
 
-    Prints JSON: {"attacks": {"loss": {"auc", "auc_ci", "tpr_at_1fpr", "tpr_at_5fpr"}, ...},
-    "worst_auc", "worst_auc_ci", "blind_auc", "extraction": {"member_exact_rate",
-    "nonmember_exact_rate", ...}, "n_members", "n_nonmembers", "roc": {...}}. Exit code 0
-    when the probe ran (judging it is the policy's job in `auditkit audit`).
+    With --json prints {"agreement": {"accuracy", "macro_f1", "ceiling_accuracy",
+    "per_code"}, "tstr": {"macro_f1", "trtr_macro_f1"}, "coverage": {code: {"synthetic",
+    "source"}}, "detection_auc", "unknown_codes"}.
     """
-    from auditkit.checks.membership import MembershipCheck, probe_summary
+    import json
+
+    from auditkit.checks.fidelity import FidelityCheck, fidelity_summary
     from auditkit.errors import CheckError
     from auditkit.pipeline import run_single_check
-    from auditkit.results import canonical_json
 
     result = run_single_check(
-        MembershipCheck, members, source=members, holdout=nonmembers, policy=policy,
-        seed=seed, workers=workers, fields=_fields(id_field, text_field, codes_field),
+        FidelityCheck, synthetic, source=source, holdout=holdout, policy=policy, seed=seed,
+        workers=workers, fields=_fields(id_field, text_field, codes_field),
         max_record_bytes=max_record_bytes, progress=None if not quiet else False,
-        generator=generator, reference=reference,
-        overrides={"sample": sample} if sample is not None else None,
     )  # fmt: skip
-    if result.status != "ok":
-        raise CheckError(f"the membership probe did not run: {result.reason}")
-    summary = probe_summary(result)
-    text = canonical_json(summary)
-    if out is None:
-        click.echo(text, nl=False)
-    else:
-        from auditkit.bundle import atomic_write_text
+    if result.status == "error":
+        raise CheckError(f"the fidelity check failed: {result.reason}")
+    if result.status == "skipped":
+        raise CheckError(f"the fidelity check could not run: {result.reason}")
+    summary = fidelity_summary(result)
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True))
+        return
+    _print_fidelity(result, summary)
 
-        atomic_write_text(Path(out), text)
-    ci = summary["worst_auc_ci"]
-    ext = summary["extraction"]
-    click.echo(
-        f"worst AUC {summary['worst_auc']:.3f} ({summary['worst_attack']}) "
-        f"[{ci[0]:.3f}, {ci[1]:.3f}] over {len(summary['attacks'])} attacks; "
-        f"blind baseline AUC {summary['blind_auc']:.3f}"
-        + (" (PROBE UNRELIABLE: members and non-members differ)" if summary["probe_unreliable"]
-           else "")
-        + f"; extraction exact {ext['member_exact_rate']} members vs "
-        f"{ext['nonmember_exact_rate']} non-members, {ext['extracted_records']} extracted"
-        + (f"; written to {out}" if out else ""),
-        err=True,
-    )  # fmt: skip
+
+def _print_fidelity(result: Any, summary: dict[str, Any]) -> None:
+    from auditkit.report.render import fmt, fmt_metric
+
+    for key, label in (
+        ("agreement_accuracy", "code agreement, accuracy"),
+        ("agreement_macro_f1", "code agreement, macro-F1"),
+        ("ceiling_accuracy", "ceiling (CV accuracy on source)"),
+        ("tstr_macro_f1", "TSTR macro-F1"),
+        ("trtr_macro_f1", "TRTR macro-F1"),
+        ("coverage", "criteria coverage, synthetic"),
+        ("coverage_source", "criteria coverage, source"),
+        ("detection_auc", "detection AUC (0.5 = same)"),
+        ("detection_auc_reference", "detection AUC, holdout vs source"),
+    ):
+        click.echo(f"{label:<36} {fmt_metric(result.metric(key))}")
+    click.echo(f"\n{'code':<10}{'agreement':>11}{'coverage':>10}{'source':>9}{'AUC':>8}")
+    for code in sorted(set(summary["agreement"]["per_code"]) | set(summary["coverage"])):
+        agree = summary["agreement"]["per_code"].get(code, {}).get("accuracy")
+        cov = summary["coverage"].get(code, {})
+        auc = result.metric(f"detection_auc[{code}]")
+        click.echo(
+            f"{code:<10}{fmt(agree):>11}{fmt(cov.get('synthetic')):>10}"
+            f"{fmt(cov.get('source')):>9}{fmt(auc.value if auc else None):>8}"
+        )
+    if summary["unknown_codes"]:
+        click.echo(f"\ncodes not in rules/icd10: {', '.join(summary['unknown_codes'])}")
 
 
 @main.command()

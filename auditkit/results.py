@@ -121,6 +121,35 @@ class Curve(_Frozen):
     x: str
     y: str
     points: tuple[tuple[Finite, Finite], ...]
+class Table(_Frozen):
+    """A labelled matrix a check computed, e.g. a confusion matrix or per-code shares.
+
+    ``values[i][j]`` is the cell of row ``rows[i]`` and column ``columns[j]``; a cell
+    that could not be computed is None. Reports and charts read tables as they are;
+    policies gate on metrics, never on tables.
+    """
+
+    description: str = ""
+    row_label: str = ""
+    column_label: str = ""
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    values: tuple[tuple[Finite | int | None, ...], ...]
+
+    @field_validator("values", mode="after")
+    @classmethod
+    def _rectangular(cls, v: tuple[tuple[Any, ...], ...], info: Any) -> Any:
+        rows, columns = info.data.get("rows", ()), info.data.get("columns", ())
+        if len(v) != len(rows) or any(len(r) != len(columns) for r in v):
+            raise ValueError(f"values must be {len(rows)} rows of {len(columns)} cells")
+        return v
+
+    def cell(self, row: str, column: str) -> float | int | None:
+        """The value at ``row``, ``column`` (KeyError if either label is absent)."""
+        try:
+            return self.values[self.rows.index(row)][self.columns.index(column)]
+        except ValueError:
+            raise KeyError((row, column)) from None
 
 
 CheckStatus = Literal["ok", "skipped", "error"]
@@ -137,6 +166,7 @@ class CheckResult(_Frozen):
     records: dict[str, RecordResult] = Field(default_factory=dict)
     evidence: tuple[Evidence, ...] = ()
     curves: tuple[Curve, ...] = ()
+    tables: dict[str, Table] = Field(default_factory=dict)
 
     def metric(self, key: str) -> Metric | None:
         """Return the metric with this key (``name`` or ``name[group]``), or None."""
