@@ -817,6 +817,10 @@ def generate(
         raise UsageError(
             f"--min-words {settings.min_words} must be below --max-words {settings.max_words}"
         )
+    if concurrency > 1 and not generator.strip().startswith("openai:"):
+        # A local model generates one request at a time (its sampling seed is global).
+        log.info("--concurrency applies to servers; a local model runs one request at a time")
+        concurrency = 1
     out = Path(out)
     ident = identity if identity is not None else signing.demo_identity()
     builder = PromptBuilder(template, load_codes(), inputs.source, examples)

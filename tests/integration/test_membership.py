@@ -57,9 +57,10 @@ def test_cli_contract(memorising):
 def test_memorising_fixture_is_found(memorising):
     result, _ = memorising
     assert result["worst_auc_ci"][0] > 0.7  # the widened lower bound, well above chance
-    assert result["extraction"]["member_prefix_tokens"] > result["extraction"][
-        "nonmember_prefix_tokens"
-    ]
+    assert (
+        result["extraction"]["member_prefix_tokens"]
+        > result["extraction"]["nonmember_prefix_tokens"]
+    )
 
 
 def test_general_fixture_shows_no_signal(general):

@@ -362,3 +362,22 @@ def test_a_failing_server_stops_the_run_with_the_work_kept(tmp_path, screen_part
         gen.run_generation(settings, tmp_path / "r", g, builder, screen, progress=False)
     assert err.value.exit_code == 3 and "run the same command again" in str(err.value)
     assert len((tmp_path / "r" / gen.KEPT_FILE).read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--codes", "F32.1", "--generator", "fixture"], "no ':COUNT'"),
+        (["--codes", "F32.1:2", "--generator", "gpt4"], "generator"),
+        (["--codes", "F32.1:2", "--generator", "fixture", "--examples", "2"], "needs --source"),
+    ],
+)
+def test_generate_command_usage_errors_exit_2(tmp_path, args, message):
+    from click.testing import CliRunner
+
+    from auditkit.cli import main
+
+    result = CliRunner().invoke(main, ["generate", *args, "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (tmp_path / "o").exists()
