@@ -943,6 +943,181 @@ def _print_fidelity(result: Any, summary: dict[str, Any]) -> None:
 
 @main.command()
 @click.option(
+    "--codes",
+    required=True,
+    help="Reports wanted per ICD-10 code, e.g. F32.1:200,F41.1:200.",
+)
+@click.option(
+    "--generator",
+    "-g",
+    required=True,
+    help="openai:BASE_URL#MODEL (vLLM, Ollama, llama.cpp, LM Studio, hosted APIs), "
+    "hf:PATH (a local transformers folder) or fixture[:NAME].",
+)
+@click.option(
+    "--source",
+    type=click.Path(exists=True),
+    help="Real reports: few-shot examples, and what the screen checks copies and reuse against.",
+)
+@click.option(
+    "--holdout",
+    type=click.Path(exists=True),
+    help="Real reports the generator never saw (for the final audit).",
+)
+@click.option(
+    "--prompt",
+    type=click.Path(exists=True, dir_okay=False),
+    help="jinja2 prompt template (default: rules/prompts/evaluation_report.j2 for chat, "
+    "evaluation_report_completion.j2 for completion).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["chat", "completion"]),
+    help="chat for instruction-tuned models (default for openai:), completion for base "
+    "models (default for hf: and fixture).",
+)
+@click.option(
+    "--examples",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Source reports quoted in each prompt (seeded choice; needs --source).",
+)
+@click.option("--temperature", type=click.FloatRange(min=0), default=0.7, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(min=1), default=700, show_default=True)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Attempts per report before its slot is given up.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Requests in flight at once.",
+)
+@click.option("--min-words", type=click.IntRange(min=1), help="Shortest sane report.")
+@click.option("--max-words", type=click.IntRange(min=1), help="Longest sane report.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=120.0,
+    show_default=True,
+    help="Seconds per request (openai:).",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Retries with backoff per request before the run stops (openai:).",
+)
+@click.option(
+    "--policy",
+    default="default",
+    show_default=True,
+    help="Policy of the final audit; its check settings also configure the screen.",
+)
+@click.option(
+    "--key",
+    type=click.Path(exists=True),
+    help=f"Signing key folder from `auditkit keygen` (passphrase: ${PASSPHRASE_ENV}).",
+)
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Run folder: generated.jsonl, quarantine.jsonl, audit/ (a rerun continues).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="The run seed.")
+@click.option("--quiet", "-q", is_flag=True, help="No status line.")
+@handle_errors
+def generate(
+    codes: str,
+    generator: str,
+    source: str | None,
+    holdout: str | None,
+    prompt: str | None,
+    mode: str | None,
+    examples: int,
+    temperature: float,
+    max_tokens: int,
+    max_attempts: int,
+    concurrency: int,
+    min_words: int | None,
+    max_words: int | None,
+    timeout: float,
+    retries: int,
+    policy: str,
+    key: str | None,
+    out: str,
+    seed: int,
+    quiet: bool,
+) -> None:
+    """Generate ICD-10-conditioned reports, screening each before it is kept.
+
+    Every report passes the per-record gates (no PHI, no real identifier, no copied
+    passage, not a near-duplicate, sane length) or is quarantined and generated again.
+    Running the same command again continues an interrupted run. Ends with the full
+    audit of the kept reports (OUT/audit) and exits with its verdict's code; 1 also when
+    some slot ran out of attempts.
+    """
+    from auditkit.generate import generate as run_generate
+    from auditkit.generate import parse_codes
+
+    wanted = parse_codes(codes)
+    options = {"timeout": timeout, "retries": retries} if generator.startswith("openai:") else {}
+    try:
+        summary = run_generate(
+            wanted,
+            generator,
+            out,
+            source=source,
+            holdout=holdout,
+            prompt=prompt,
+            mode=mode,
+            examples=examples,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            max_attempts=max_attempts,
+            concurrency=concurrency,
+            min_words=min_words,
+            max_words=max_words,
+            policy=policy,
+            identity=_identity(key),
+            progress=False if quiet else None,
+            argv=["auditkit", *sys.argv[1:]],
+            generator_options=options,
+        )
+    except KeyboardInterrupt:
+        _fail(f"interrupted; what was kept is in {out}; run the same command to continue", 130)
+    click.echo(
+        f"generated: {summary.kept}/{summary.requested} kept, {summary.quarantined} "
+        f"quarantined attempts ({summary.out / 'generated.jsonl'})"
+    )
+    for code, counts in summary.per_code.items():
+        click.echo(
+            f"  {code}: {counts['kept']}/{counts['requested']} kept, "
+            f"{counts['quarantined']} quarantined"
+        )
+    if summary.exhausted:
+        click.echo(
+            f"auditkit: {len(summary.exhausted)} report(s) failed the screen "
+            f"{max_attempts} times and were not produced (see {summary.out / 'quarantine.jsonl'})",
+            err=True,
+        )
+    if summary.audit is not None:
+        _print_outcome(summary.audit)
+    sys.exit(summary.exit_code)
+
+
+@main.command()
+@click.option(
     "--out",
     "-o",
     default="auditkit-demo",

@@ -121,6 +121,8 @@ class Curve(_Frozen):
     x: str
     y: str
     points: tuple[tuple[Finite, Finite], ...]
+
+
 class Table(_Frozen):
     """A labelled matrix a check computed, e.g. a confusion matrix or per-code shares.
 

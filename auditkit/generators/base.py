@@ -69,13 +69,18 @@ class TokenScores:
 
 @dataclass(frozen=True)
 class GenerationParams:
-    """How to generate: ``temperature`` 0 is greedy; ``seed`` drives sampling."""
+    """How to generate: ``temperature`` 0 is greedy; ``seed`` drives sampling.
+
+    ``chat`` sends the prompt as one user message of a chat (the model's chat template, or
+    the server's ``/chat/completions``) instead of continuing it as plain text.
+    """
 
     max_tokens: int = 256
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int = 0
     stop: tuple[str, ...] = ()
+    chat: bool = False
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:

@@ -259,6 +259,17 @@ class HFGenerator(Generator):
 
     # -- generation ----------------------------------------------------------------------
 
+    def _chat_prompt(self, prompt: str) -> str:
+        """The prompt as one user turn of the model's own chat template."""
+        tok = self._tokenizer
+        if not getattr(tok, "chat_template", None):
+            raise GeneratorError(
+                f"generator {self.spec!r} has no chat template",
+                hint="use --mode completion for a base model, or a chat/instruct model folder",
+            )
+        messages = [{"role": "user", "content": prompt}]
+        return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
     def generate(self, prompts: Sequence[str], params: GenerationParams) -> list[str]:
         """Continue each prompt (greedy at temperature 0, else seeded sampling)."""
         import torch
@@ -266,6 +277,8 @@ class HFGenerator(Generator):
         self._load()
         tok = self._tokenizer
         budget = max(1, self.context - params.max_tokens)
+        if params.chat:
+            prompts = [self._chat_prompt(p) for p in prompts]
         encoded = []
         for prompt in prompts:
             ids, _, _ = self._encode(prompt)

@@ -95,7 +95,11 @@ class OpenAIGenerator(Generator):
                 with urllib.request.urlopen(request, timeout=self.timeout) as resp:
                     return json.loads(resp.read().decode("utf-8"))
             except urllib.error.HTTPError as exc:
-                detail = exc.read()[:300].decode("utf-8", "replace").strip()
+                # A server's error body may quote the prompt (few-shot examples are real
+                # reports), so it is shown only for errors about the address, key or model.
+                detail = exc.read()[:200].decode("utf-8", "replace").strip()
+                if exc.code not in (401, 403, 404):
+                    detail = ""
                 last = f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else "")
                 if exc.code not in _RETRY_STATUS:
                     hint = (
@@ -162,25 +166,37 @@ class OpenAIGenerator(Generator):
     # -- generation ----------------------------------------------------------------------
 
     def generate(self, prompts: Sequence[str], params: GenerationParams) -> list[str]:
-        """Continue each prompt through ``/completions`` (greedy at temperature 0)."""
-        out = []
-        for prompt in prompts:
-            payload: dict[str, Any] = {
-                "model": self.model,
-                "prompt": prompt,
-                "max_tokens": params.max_tokens,
-                "temperature": params.temperature,
-                "top_p": params.top_p,
-                "seed": params.seed,
-            }
-            if params.stop:
-                payload["stop"] = list(params.stop)
-            answer = self._post("completions", payload)
-            choices = answer.get("choices") or []
-            if not choices or not isinstance(choices[0].get("text"), str):
-                raise GeneratorError(
-                    f"generator {self.spec!r}: /completions answered without choices[0].text",
-                    hint="the server must implement the OpenAI completions API",
-                )
-            out.append(cut_at_stop(choices[0]["text"], params.stop))
-        return out
+        """Each prompt's answer (``/chat/completions`` with ``params.chat``, else ``/completions``).
+
+        Of a chat answer only ``message.content`` is kept: reasoning servers put the chain
+        of thought in ``reasoning_content`` (DeepSeek, vLLM's reasoning parser), which is
+        dropped here; ``<think>`` blocks inside the content are the caller's to strip.
+        """
+        return [self._generate_one(prompt, params) for prompt in prompts]
+
+    def _generate_one(self, prompt: str, params: GenerationParams) -> str:
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "seed": params.seed,
+        }
+        if params.stop:
+            payload["stop"] = list(params.stop)
+        if params.chat:
+            payload["messages"] = [{"role": "user", "content": prompt}]
+            route, where = "chat/completions", "choices[0].message.content"
+        else:
+            payload["prompt"] = prompt
+            route, where = "completions", "choices[0].text"
+        answer = self._post(route, payload)
+        choices = answer.get("choices") or []
+        first = choices[0] if choices and isinstance(choices[0], dict) else {}
+        text = (first.get("message") or {}).get("content") if params.chat else first.get("text")
+        if not isinstance(text, str):
+            raise GeneratorError(
+                f"generator {self.spec!r}: /{route} answered without {where}",
+                hint=f"the server must implement the OpenAI {route.replace('/', ' ')} API",
+            )
+        return cut_at_stop(text, params.stop)
