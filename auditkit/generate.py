@@ -835,10 +835,15 @@ def generate(
         finally:
             gen.close()
     if audit and summary.kept:
+        # The membership probe scores source against holdout with the same generator; a
+        # local model always can, a server only when it returns prompt log-probabilities
+        # (most do not), so servers are probed with `auditkit audit --generator` instead.
+        local = not generator.strip().startswith("openai:")
         summary.audit = run_audit(
             out / KEPT_FILE,
             source,
             holdout,
+            generator=generator if local and holdout is not None else None,
             policy=pol,
             seed=seed,
             out=out / AUDIT_DIR,
