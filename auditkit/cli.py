@@ -983,8 +983,20 @@ def _print_fidelity(result: Any, summary: dict[str, Any]) -> None:
     show_default=True,
     help="Source reports quoted in each prompt (seeded choice; needs --source).",
 )
-@click.option("--temperature", type=click.FloatRange(min=0), default=0.7, show_default=True)
-@click.option("--max-tokens", type=click.IntRange(min=1), default=700, show_default=True)
+@click.option(
+    "--temperature",
+    type=click.FloatRange(min=0),
+    default=0.7,
+    show_default=True,
+    help="Sampling temperature (0: greedy).",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    default=700,
+    show_default=True,
+    help="Longest generation, in tokens.",
+)
 @click.option(
     "--max-attempts",
     type=click.IntRange(min=1),
