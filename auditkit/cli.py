@@ -99,6 +99,26 @@ def run_options(fn: F) -> F:
     return fn
 
 
+def engine_options(fn: F) -> F:
+    """--engine/--ray-address: where per-record work runs (results are identical)."""
+    fn = click.option(
+        "--ray-address",
+        default=None,
+        metavar="ADDRESS",
+        help="An existing Ray cluster (e.g. ray://head:10001); with --engine ray. Without "
+        "it, a local Ray runtime with --workers CPUs starts and stops with the command.",
+    )(fn)
+    fn = click.option(
+        "--engine",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="Run per-record work in local processes, or as Ray tasks (needs "
+        "pip install 'auditkit[ray]').",
+    )(fn)
+    return fn
+
+
 def _fields(id_field: str, text_field: str, codes_field: str) -> Any:
     from auditkit.corpus import FieldMap
 
@@ -187,6 +207,7 @@ def main() -> None:
 )
 @field_options
 @run_options
+@engine_options
 @handle_errors
 def audit(
     synthetic: str,
@@ -204,6 +225,8 @@ def audit(
     seed: int,
     workers: int,
     quiet: bool,
+    engine: str,
+    ray_address: str | None,
 ) -> None:
     """Audit a synthetic corpus and write the signed bundle.
 
@@ -218,6 +241,8 @@ def audit(
         policy=policy,
         seed=seed,
         workers=workers,
+        engine=engine,
+        ray_address=ray_address,
         fields=_fields(id_field, text_field, codes_field),
         max_record_bytes=max_record_bytes,
         out=out,
@@ -468,6 +493,7 @@ def _print_diversity(result: Any) -> None:
 )
 @field_options
 @run_options
+@engine_options
 @handle_errors
 def phi(
     synthetic: str,
@@ -482,6 +508,8 @@ def phi(
     seed: int,
     workers: int,
     quiet: bool,
+    engine: str,
+    ray_address: str | None,
 ) -> None:
     """PHI spans of every record, one JSON line each (offsets and types, never values).
 
@@ -498,6 +526,8 @@ def phi(
         policy=policy,
         model=model,
         workers=workers,
+        engine=engine,
+        ray_address=ray_address,
         fields=_fields(id_field, text_field, codes_field),
         max_record_bytes=max_record_bytes,
         progress=None if not quiet else False,
@@ -554,10 +584,12 @@ def phi(
 )
 @field_options
 @run_options
+@engine_options
 @handle_errors
 def overlap(synthetic: str, source: str, holdout: str | None, out: str | None, policy: str,
             id_field: str, text_field: str, codes_field: str, max_record_bytes: int | None,
-            seed: int, workers: int, quiet: bool) -> None:  # fmt: skip
+            seed: int, workers: int, quiet: bool, engine: str,
+            ray_address: str | None) -> None:  # fmt: skip
     """Copied and near-copied source passages, one JSON line per synthetic record.
 
     Each line is {"id", "leak", "max_exact_tokens", "exact_fraction", "matches": [{"kind",
@@ -570,8 +602,8 @@ def overlap(synthetic: str, source: str, holdout: str | None, out: str | None, p
 
     lines, summary = scan_files(
         synthetic, source, holdout=holdout, policy=policy, seed=seed, workers=workers,
-        fields=_fields(id_field, text_field, codes_field), max_record_bytes=max_record_bytes,
-        progress=None if not quiet else False,
+        engine=engine, ray_address=ray_address, fields=_fields(id_field, text_field, codes_field),
+        max_record_bytes=max_record_bytes, progress=None if not quiet else False,
     )  # fmt: skip
     text = "".join(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n" for line in lines)
     if out is None:

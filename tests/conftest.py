@@ -23,3 +23,18 @@ def _isolated_demo_key(tmp_path_factory):
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def ray_runtime():
+    """One local Ray runtime (2 CPUs) for the whole test session; RayExecutors reuse it.
+
+    Starting Ray takes a few seconds, so tests share this one; an executor that finds a
+    runtime already initialised uses it and leaves it running.
+    """
+    from auditkit.executor import RayExecutor
+
+    owner = RayExecutor(2)
+    owner.start()
+    yield owner
+    owner.close()
