@@ -648,8 +648,8 @@ def stage_estimate(rep: Report) -> None:
         f"{phi_cs / total:.0%} of the work. Caveats: the costs are CPU seconds on a shared "
         "machine (contention inflates even CPU time somewhat: an over-estimate); the "
         "calibrated embedding distance test (MiniLM embeddings of source, synthetic and "
-        "holdout) runs on the driver and is not included; a {:.0f} GiB index does not fit a typical worker, so "
-        "at that size the index must be sharded by hash range (see the README's design "
+        "holdout) runs on the driver and is not included; a {:.0f} GiB index does not "
+        "fit a typical worker, so at that size the index must be sharded by hash range (see the README's design "
         "notes); the PHI scan cache makes a re-audit of the same source nearly free.".format(
             index_gb
         ),
