@@ -645,13 +645,18 @@ def stage_estimate(rep: Report) -> None:
         "",
         f"Estimate: about **{cores:,} cores ({nodes:,} x {CORES_PER_NODE}-core nodes)** to "
         f"audit {n_syn:,} synthetic against {n_src:,} source reports in one hour, PHI being "
-        f"{phi_cs / total:.0%} of the work. Caveats: the costs are CPU seconds on a shared "
-        "machine (contention inflates even CPU time somewhat: an over-estimate); the "
-        "calibrated embedding distance test (MiniLM embeddings of source, synthetic and "
-        "holdout) runs on the driver and is not included; a {:.0f} GiB index does not "
-        "fit a typical worker, so at that size the index must be sharded by hash range (see the README's design "
-        "notes); the PHI scan cache makes a re-audit of the same source nearly free.".format(
-            index_gb
+        f"{phi_cs / total:.0%} of the work.",
+        "",
+        "Caveats: the costs are CPU seconds on a shared machine (contention inflates even "
+        "CPU time somewhat, so this is an over-estimate); the calibrated embedding distance "
+        "test (MiniLM embeddings of source, synthetic and holdout) runs on the driver and is "
+        "not included; the PHI scan cache makes a re-audit of the same source nearly free.",
+        f"The index, {index_gb:,.1f} GiB, is replicated to every node: "
+        + (
+            "beyond a typical node's memory, so at this size it has to be sharded by hash "
+            "range (not implemented; README, design notes)."
+            if index_gb > 32
+            else "small enough for a typical node."
         ),
     ]
     rep.add("6. Cluster size for 1M synthetic vs 10M source in one hour", lines)
