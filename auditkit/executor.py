@@ -222,6 +222,7 @@ class RayExecutor:
             if self.address is None:
                 kwargs["num_cpus"] = self.workers
             else:
+                _probe(self.address)
                 kwargs["address"] = self.address
             try:
                 ray.init(**kwargs)
@@ -303,6 +304,24 @@ class RayExecutor:
             if isinstance(exc.cause, Exception):
                 raise exc.cause from None
             raise
+
+
+def _probe(address: str, timeout: float = 10.0) -> None:
+    """Fail fast on an unreachable ``host:port`` (Ray itself retries for many minutes)."""
+    import socket
+
+    if "://" in address or address == "auto" or ":" not in address:
+        return  # ray:// clients and "auto" have their own, shorter, failure paths
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as exc:
+        raise UsageError(
+            f"cannot reach a Ray cluster at --ray-address {address} ({type(exc).__name__})",
+            hint="give the head node's GCS address (host:6379) or a Ray client address "
+            "(ray://host:10001); drop --ray-address to start a local runtime",
+        ) from exc
 
 
 def make_executor(

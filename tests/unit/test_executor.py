@@ -10,6 +10,7 @@ from auditkit.errors import UsageError
 from auditkit.executor import (
     LocalExecutor,
     RayExecutor,
+    _probe,
     _repeated_objects,
     _restore,
     _Shared,
@@ -103,6 +104,18 @@ def test_ray_reraises_the_jobs_own_exception(ray_runtime, by_value):
             list(ex.map(int, ["1", "x"]))
         with pytest.raises(UsageError, match="bad value in a worker"):
             list(ex.map(raise_usage, [1]))
+
+
+def test_unreachable_cluster_fails_fast_with_a_usage_error():
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on: bind, then close
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(UsageError, match="cannot reach a Ray cluster") as err:
+        _probe(f"127.0.0.1:{port}", timeout=2)
+    assert err.value.exit_code == 2
+    _probe("ray://head:10001")  # Ray client addresses are left to Ray
 
 
 def test_missing_ray_is_a_usage_error_that_says_how_to_install(monkeypatch):
