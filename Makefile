@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: install demo test test-fast lint format fixtures bench clean
 
@@ -36,6 +37,10 @@ test: lint
 # The edit loop: everything but the slow end-to-end tests.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Every benchmark side by side with its baseline; writes bench/RESULTS.md (~15 min).
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 fixtures: $(STAMP)
 	$(BIN)/python fixtures/build_fixtures.py

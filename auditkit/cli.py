@@ -118,6 +118,26 @@ def generator_options(fn: F) -> F:
     return fn
 
 
+def engine_options(fn: F) -> F:
+    """--engine/--ray-address: where per-record work runs (results are identical)."""
+    fn = click.option(
+        "--ray-address",
+        default=None,
+        metavar="ADDRESS",
+        help="An existing Ray cluster (e.g. ray://head:10001); with --engine ray. Without "
+        "it, a local Ray runtime with --workers CPUs starts and stops with the command.",
+    )(fn)
+    fn = click.option(
+        "--engine",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="Run per-record work in local processes, or as Ray tasks (needs "
+        "pip install 'auditkit[ray]').",
+    )(fn)
+    return fn
+
+
 def _fields(id_field: str, text_field: str, codes_field: str) -> Any:
     from auditkit.corpus import FieldMap
 
@@ -231,6 +251,7 @@ def main() -> None:
 @generator_options
 @field_options
 @run_options
+@engine_options
 @handle_errors
 def audit(
     synthetic: str,
@@ -252,6 +273,8 @@ def audit(
     seed: int,
     workers: int,
     quiet: bool,
+    engine: str,
+    ray_address: str | None,
 ) -> None:
     """Audit a synthetic corpus and write the signed bundle.
 
@@ -266,6 +289,8 @@ def audit(
         policy=policy,
         seed=seed,
         workers=workers,
+        engine=engine,
+        ray_address=ray_address,
         fields=_fields(id_field, text_field, codes_field),
         max_record_bytes=max_record_bytes,
         out=out,
@@ -648,6 +673,7 @@ def _print_diversity(result: Any) -> None:
 )
 @field_options
 @run_options
+@engine_options
 @handle_errors
 def phi(
     synthetic: str,
@@ -662,6 +688,8 @@ def phi(
     seed: int,
     workers: int,
     quiet: bool,
+    engine: str,
+    ray_address: str | None,
 ) -> None:
     """PHI spans of every record, one JSON line each (offsets and types, never values).
 
@@ -678,6 +706,8 @@ def phi(
         policy=policy,
         model=model,
         workers=workers,
+        engine=engine,
+        ray_address=ray_address,
         fields=_fields(id_field, text_field, codes_field),
         max_record_bytes=max_record_bytes,
         progress=None if not quiet else False,
@@ -734,10 +764,12 @@ def phi(
 )
 @field_options
 @run_options
+@engine_options
 @handle_errors
 def overlap(synthetic: str, source: str, holdout: str | None, out: str | None, policy: str,
             id_field: str, text_field: str, codes_field: str, max_record_bytes: int | None,
-            seed: int, workers: int, quiet: bool) -> None:  # fmt: skip
+            seed: int, workers: int, quiet: bool, engine: str,
+            ray_address: str | None) -> None:  # fmt: skip
     """Copied and near-copied source passages, one JSON line per synthetic record.
 
     Each line is {"id", "leak", "max_exact_tokens", "exact_fraction", "matches": [{"kind",
@@ -750,8 +782,8 @@ def overlap(synthetic: str, source: str, holdout: str | None, out: str | None, p
 
     lines, summary = scan_files(
         synthetic, source, holdout=holdout, policy=policy, seed=seed, workers=workers,
-        fields=_fields(id_field, text_field, codes_field), max_record_bytes=max_record_bytes,
-        progress=None if not quiet else False,
+        engine=engine, ray_address=ray_address, fields=_fields(id_field, text_field, codes_field),
+        max_record_bytes=max_record_bytes, progress=None if not quiet else False,
     )  # fmt: skip
     text = "".join(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n" for line in lines)
     if out is None:

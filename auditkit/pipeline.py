@@ -19,7 +19,7 @@ from auditkit.checks import registry
 from auditkit.checks.base import Check, CheckContext
 from auditkit.corpus import Corpus, FieldMap, load_corpus
 from auditkit.errors import AuditkitError, UsageError
-from auditkit.executor import LocalExecutor
+from auditkit.executor import make_executor
 from auditkit.masking import Masker
 from auditkit.policy import Policy, evaluate, load_policy
 from auditkit.progress import Progress
@@ -186,6 +186,8 @@ def audit(
     policy: str | Path | Policy = "default",
     seed: int = 0,
     workers: int = 1,
+    engine: str = "local",
+    ray_address: str | None = None,
     fields: FieldMap | None = None,
     max_record_bytes: int | None = None,
     out: str | Path | None = None,
@@ -205,7 +207,10 @@ def audit(
         holdout: real reports from the same distribution the generator never saw.
         policy: a policy name (``default``, ``strict``), a path, or a loaded Policy.
         seed: the one seed behind every random choice.
-        workers: processes for per-record work.
+        workers: processes for per-record work (Ray: CPUs of the local runtime).
+        engine: ``local`` (this machine) or ``ray`` (Ray tasks; ``auditkit[ray]``).
+            Results are byte-identical; only the manifest's options record the engine.
+        ray_address: an existing Ray cluster (engine ``ray``); None starts a local runtime.
         fields: input field names.
         max_record_bytes: largest accepted record.
         out: bundle folder to write (atomically); None to only compute.
@@ -226,6 +231,7 @@ def audit(
 
     pol = policy if isinstance(policy, Policy) else load_policy(resolve_policy(policy))
     gen, ref = open_generators(generator, reference)
+    executor = make_executor(engine, workers, ray_address=ray_address)
     inputs = (
         synthetic
         if isinstance(synthetic, AuditInputs)
@@ -235,7 +241,7 @@ def audit(
     )
     ident = identity if identity is not None else signing.demo_identity()
     checks = build_checks(pol)
-    with LocalExecutor(workers) as executor:
+    with executor:
         context = make_context(inputs, seed, executor, ident, progress, gen, ref)
         results = run_checks(checks, context)
     verdict = evaluate(results, pol, inputs.synthetic.ids)
@@ -259,6 +265,7 @@ def audit(
             identity=ident,
             options={
                 "workers": workers,
+                "engine": engine,
                 "max_record_bytes": max_record_bytes,
                 **({"generator": gen.spec} if gen is not None else {}),
                 **({"reference": ref.spec} if ref is not None else {}),
@@ -321,6 +328,8 @@ def run_single_check(
     policy: str | Path = "default",
     seed: int = 0,
     workers: int = 1,
+    engine: str = "local",
+    ray_address: str | None = None,
     fields: FieldMap | None = None,
     max_record_bytes: int | None = None,
     progress: bool | None = False,
@@ -338,12 +347,13 @@ def run_single_check(
 
     pol = load_policy(resolve_policy(policy))
     gen, ref = open_generators(generator, reference)
+    executor = make_executor(engine, workers, ray_address=ray_address)
     inputs = load_inputs(
         synthetic, source, holdout, fields=fields, max_record_bytes=max_record_bytes
     )
     raw = dict(pol.checks.get(check_cls.id) or {}) if check_cls.id in pol.checks else {}
     config = check_cls.configure({**raw, **(overrides or {})})
     ident = identity if identity is not None else signing.demo_identity()
-    with LocalExecutor(workers) as executor:
+    with executor:
         context = make_context(inputs, seed, executor, ident, progress, gen, ref)
         return run_checks([check_cls(config)], context)[0]

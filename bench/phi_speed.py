@@ -206,5 +206,43 @@ def workers(spec, reports, batch):
     return rates
 
 
+# -- building blocks bench/run_all.py times side by side -------------------------------
+
+
+def spacy_pipe_seconds(nlp, reports, batch) -> float:
+    """Seconds for ``nlp.pipe`` over every report (the ceiling: tokenise, tag, NER only)."""
+    t = time.perf_counter()
+    for _ in nlp.pipe(reports, batch_size=batch):
+        pass
+    return elapsed(t)
+
+
+def presidio_default(model):
+    """Presidio's default AnalyzerEngine on ``model``, warmed on one document."""
+    import logging
+
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+    provider = NlpEngineProvider(
+        nlp_configuration={
+            "nlp_engine_name": "spacy",
+            "models": [{"lang_code": "en", "model_name": model}],
+        }
+    )
+    default = AnalyzerEngine(nlp_engine=provider.create_engine())
+    default.analyze("Warm up.", language="en")
+    return default
+
+
+def presidio_seconds(default, reports) -> float:
+    """Seconds for one ``analyze`` call per report, as a Presidio user would write it."""
+    t = time.perf_counter()
+    for r in reports:
+        default.analyze(r, language="en")
+    return elapsed(t)
+
+
 if __name__ == "__main__":
     main()

@@ -47,3 +47,18 @@ def leaky_bundle(tmp_path_factory):
         capture_output=True, text=True,
     )  # fmt: skip
     return out, junit, proc
+
+
+@pytest.fixture(scope="session")
+def ray_runtime():
+    """One local Ray runtime (2 CPUs) for the whole test session; RayExecutors reuse it.
+
+    Starting Ray takes a few seconds, so tests share this one; an executor that finds a
+    runtime already initialised uses it and leaves it running.
+    """
+    from auditkit.executor import RayExecutor
+
+    owner = RayExecutor(2)
+    owner.start()
+    yield owner
+    owner.close()

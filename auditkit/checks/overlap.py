@@ -12,8 +12,10 @@ note of this distribution sits to the source by chance; the share of synthetic r
 closer than the holdout's 5th percentile distance (95th percentile similarity) should be
 about 5%, and a much larger share means the generator reproduces its training notes.
 
-The source index is built once in the parent process; with more than one worker it is
-saved as ``.npy`` files in a temporary folder and memory-mapped read-only by every worker.
+The source index is built once in the parent process; with more than one local worker it
+is saved as ``.npy`` files in a temporary folder and memory-mapped read-only by every
+worker. Under Ray (workers possibly on other machines, which cannot see that folder) the
+index object itself is passed, and the executor puts it in the object store once.
 """
 
 from __future__ import annotations
@@ -236,7 +238,9 @@ class OverlapCheck(Check):
         index = self._build_index(context, source.records)
         with tempfile.TemporaryDirectory(prefix="auditkit-index-") as tmp:
             ref: SourceIndex | str = index
-            if context.executor.workers > 1:
+            # Pool workers on this machine memory-map the saved arrays; Ray workers, which
+            # may be on other machines, get the object (put once in the object store).
+            if context.executor.workers > 1 and context.executor.local_files:
                 index.save(Path(tmp))
                 ref = tmp
             synthetic = self._match(context, context.synthetic.records, ref, params, "synthetic")
@@ -504,6 +508,8 @@ def scan_files(
     policy: str | Path = "default",
     seed: int = 0,
     workers: int = 1,
+    engine: str = "local",
+    ray_address: str | None = None,
     fields: Any = None,
     max_record_bytes: int | None = None,
     progress: bool | None = False,
@@ -513,17 +519,18 @@ def scan_files(
     The check's settings come from the policy's ``checks.overlap`` section when present.
     """
     from auditkit import signing
-    from auditkit.executor import LocalExecutor
+    from auditkit.executor import make_executor
     from auditkit.pipeline import load_inputs, make_context
     from auditkit.policy import load_policy
     from auditkit.resources import resolve_policy
 
     pol = load_policy(resolve_policy(policy))
+    executor = make_executor(engine, workers, ray_address=ray_address)
     inputs = load_inputs(synthetic, source, holdout, fields=fields,
                          max_record_bytes=max_record_bytes)  # fmt: skip
     check = OverlapCheck(pol.check_config("overlap") if "overlap" in pol.checks else None)
     cfg: OverlapConfig = check.config  # type: ignore[assignment]
-    with LocalExecutor(workers) as executor:
+    with executor:
         context = make_context(inputs, seed, executor, signing.demo_identity(), progress)
         a = check.analyse(context)
         metrics = check._metrics(a.synthetic)

@@ -372,6 +372,8 @@ def scan_files(
     policy: str = "default",
     model: str | None = None,
     workers: int = 1,
+    engine: str = "local",
+    ray_address: str | None = None,
     fields: Any = None,
     max_record_bytes: int | None = None,
     progress: bool | None = False,
@@ -384,7 +386,7 @@ def scan_files(
     """
     import os
 
-    from auditkit.executor import LocalExecutor
+    from auditkit.executor import make_executor
     from auditkit.masking import Masker
     from auditkit.pipeline import load_inputs
     from auditkit.policy import load_policy
@@ -396,8 +398,9 @@ def scan_files(
     if model:
         raw["model"] = model
     check = PhiCheck(PhiCheck.configure(raw))
+    executor = make_executor(engine, workers, ray_address=ray_address)
     inputs = load_inputs(synthetic, source, fields=fields, max_record_bytes=max_record_bytes)
-    with LocalExecutor(workers) as executor:
+    with executor:
         context = CheckContext(
             synthetic=inputs.synthetic,
             source=inputs.source,
