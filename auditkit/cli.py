@@ -1078,6 +1078,14 @@ def _print_fidelity(result: Any, summary: dict[str, Any]) -> None:
     help="Run folder: generated.jsonl, quarantine.jsonl, audit/ (a rerun continues).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="The run seed.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes for the screen's and the final audit's per-record work.",
+)
+@engine_options
 @click.option("--quiet", "-q", is_flag=True, help="No status line.")
 @handle_errors
 def generate(
@@ -1100,6 +1108,9 @@ def generate(
     key: str | None,
     out: str,
     seed: int,
+    workers: int,
+    engine: str,
+    ray_address: str | None,
     quiet: bool,
 ) -> None:
     """Generate ICD-10-conditioned reports, screening each before it is kept.
@@ -1137,6 +1148,9 @@ def generate(
             progress=False if quiet else None,
             argv=["auditkit", *sys.argv[1:]],
             generator_options=options,
+            engine=engine,
+            workers=workers,
+            ray_address=ray_address,
         )
     except KeyboardInterrupt:
         _fail(f"interrupted; what was kept is in {out}; run the same command to continue", 130)

@@ -743,6 +743,9 @@ def generate(
     audit: bool = True,
     argv: Sequence[str] | None = None,
     generator_options: Mapping[str, Any] | None = None,
+    engine: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
 ) -> GenerationSummary:
     """Generate ``codes`` reports with ``generator``, screen each, then audit the kept set.
 
@@ -768,9 +771,13 @@ def generate(
         audit: run the final audit and write the bundle to ``out/audit``.
         argv: the command line, for the manifest.
         generator_options: backend options (timeouts, retries).
+        engine: where the screen's and the final audit's per-record work runs
+            (``local`` or ``ray``; results are identical).
+        workers: processes (or Ray CPUs) for that work.
+        ray_address: an existing Ray cluster (with ``engine="ray"``).
     """
     from auditkit import signing
-    from auditkit.executor import LocalExecutor
+    from auditkit.executor import make_executor
     from auditkit.generators import load_generator, parse_spec
     from auditkit.icd10 import load_codes
     from auditkit.pipeline import AuditInputs, make_context
@@ -824,7 +831,7 @@ def generate(
     out = Path(out)
     ident = identity if identity is not None else signing.demo_identity()
     builder = PromptBuilder(template, load_codes(), inputs.source, examples)
-    with LocalExecutor(1) as executor:
+    with make_executor(engine, workers, ray_address=ray_address) as executor:
         context = make_context(inputs, seed, executor, ident, False)
         screen = RecordScreen(pol, context, settings.min_words, settings.max_words)
         gen = load_generator(generator, **dict(generator_options or {}))
@@ -846,6 +853,9 @@ def generate(
             generator=generator if local and holdout is not None else None,
             policy=pol,
             seed=seed,
+            workers=workers,
+            engine=engine,
+            ray_address=ray_address,
             out=out / AUDIT_DIR,
             identity=ident,
             progress=progress,

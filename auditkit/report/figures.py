@@ -131,11 +131,93 @@ def _diversity(result: CheckResult) -> list[Figure]:
     ]
 
 
+def _membership(result: CheckResult) -> list[Figure]:
+    curves = {c.name: c for c in result.curves if c.name.startswith("roc:")}
+    blind = curves.pop("roc:blind", None)
+    if not curves:
+        return []
+    svg = charts.roc_curves(
+        {c.label: ([p[0] for p in c.points], [p[1] for p in c.points]) for c in curves.values()},
+        baseline=(
+            ([p[0] for p in blind.points], [p[1] for p in blind.points])
+            if blind is not None
+            else None
+        ),
+        baseline_label=blind.label if blind is not None else "baseline",
+        title="Membership attacks: source (members) vs holdout (non-members)",
+        xlabel="false-positive rate",
+        ylabel="true-positive rate",
+    )
+    return [
+        Figure(
+            svg,
+            "Each curve is one attack scoring the source and holdout reports with the generator; "
+            "the diagonal is chance. A curve bowed above the diagonal means the generator scores "
+            "its training reports better than unseen ones. The dashed curve is the blind "
+            "baseline, a classifier that never sees the generator: if it too rises above the "
+            "diagonal, members and non-members differ in kind and the attacks' numbers are not "
+            "evidence of memorisation. The headline is the worst (highest) of several attacks.",
+        )
+    ]
+
+
+def _fidelity(result: CheckResult) -> list[Figure]:
+    out = []
+    confusion = result.tables.get("confusion")
+    if confusion is not None and confusion.rows:
+        labels = list(dict.fromkeys([*confusion.rows, *confusion.columns]))
+        matrix = [
+            [
+                int(confusion.cell(r, c) or 0)
+                if r in confusion.rows and c in confusion.columns
+                else 0
+                for c in labels
+            ]
+            for r in labels
+        ]
+        svg = charts.confusion_matrix(
+            matrix,
+            labels,
+            title="Conditioning code (rows) vs code predicted by a classifier of real notes",
+        )
+        out.append(
+            Figure(
+                svg,
+                "Counts on the diagonal are synthetic reports that a classifier trained on the "
+                "real notes recognises as their conditioning code; counts off it are reports "
+                "that read like another code.",
+            )
+        )
+    coverage = result.tables.get("coverage")
+    if coverage is not None and coverage.rows:
+        codes = list(coverage.rows)
+        svg = charts.grouped_bar_chart(
+            codes,
+            {
+                "synthetic": [coverage.cell(c, "synthetic") for c in codes],
+                "real (source)": [coverage.cell(c, "source") for c in codes],
+            },
+            title="Share of reports mentioning enough criteria of their code",
+            ylabel="share",
+        )
+        out.append(
+            Figure(
+                svg,
+                "Per ICD-10 code, the share of reports that mention (not negated) at least the "
+                "policy's minimum number of the code's clinical criteria; a synthetic bar well "
+                "below the real one means the reports name the code without describing it.",
+            )
+        )
+    return out
+
+
 #: Check id -> the function that draws its charts.
 FIGURES: dict[str, Callable[[CheckResult], list[Figure]]] = {
     "phi": _phi,
     "overlap": _overlap,
     "diversity": _diversity,
+    "membership": _membership,
+    "fidelity": _fidelity,
 }
 
 

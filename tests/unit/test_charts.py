@@ -79,3 +79,35 @@ def test_figures_for_existing_checks():
     assert figures_for(CheckResult(check="unknown", status="ok")) == []
     for fig in figures_for(overlap):
         assert re.search(r"<svg[^>]*>", fig.svg.markup)
+
+
+def test_figures_for_membership_and_fidelity():
+    from auditkit.results import Curve, Table
+
+    roc = ((0.0, 0.0), (0.2, 0.6), (1.0, 1.0))
+    membership = CheckResult(
+        check="membership",
+        status="ok",
+        curves=(
+            Curve(name="roc:loss", label="loss (AUC 0.80)", x="fpr", y="tpr", points=roc),
+            Curve(name="roc:blind", label="blind baseline (AUC 0.51)", x="fpr", y="tpr",
+                  points=((0.0, 0.0), (1.0, 1.0))),
+        ),
+    )  # fmt: skip
+    [fig] = figures_for(membership)
+    assert "loss (AUC 0.80)" in fig.svg.markup and "blind baseline" in fig.svg.markup
+    fidelity = CheckResult(
+        check="fidelity",
+        status="ok",
+        tables={
+            "confusion": Table(rows=("F32.1", "F41.1"), columns=("F32.1", "F41.1", "F43.10"),
+                               values=((5, 1, 0), (0, 4, 2))),
+            "coverage": Table(rows=("F32.1",), columns=("synthetic", "source"),
+                              values=((0.5, 0.75),)),
+        },
+    )  # fmt: skip
+    confusion, coverage = figures_for(fidelity)
+    # The matrix is made square over every code seen; the count labels are drawn as text.
+    assert confusion.svg.markup.count("F43.10") >= 2
+    assert "synthetic" in coverage.svg.markup
+    assert figures_for(CheckResult(check="membership", status="ok")) == []
