@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 PYTEST_ARGS ?=
+# make test runs the suite on this many processes (pytest-xdist; one test file per process).
+TEST_WORKERS ?= 2
 BENCH_ARGS ?=
 
 .PHONY: install demo test test-fast lint format fixtures bench clean
@@ -32,7 +34,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix auditkit tests bench fixtures
 
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The edit loop: everything but the slow end-to-end tests.
 test-fast: $(STAMP)

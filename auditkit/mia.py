@@ -135,11 +135,13 @@ def downsample_curve(fpr: np.ndarray, tpr: np.ndarray, points: int) -> list[tupl
     """At most ``points`` ROC points, evenly spaced in FPR, keeping both ends (step-exact)."""
     if len(fpr) <= points:
         return [(float(a), float(b)) for a, b in zip(fpr, tpr, strict=True)]
-    grid = np.linspace(0.0, 1.0, points)
-    out = []
+    grid = np.linspace(0.0, 1.0, points - 1)
+    out = [(0.0, 0.0)]  # every ROC curve starts at (0, 0): nothing is called a member
     for g in grid:
         i = int(np.searchsorted(fpr, g, side="right") - 1)  # last point with fpr <= g
-        out.append((float(g), float(tpr[max(i, 0)])))
+        point = (float(g), float(tpr[max(i, 0)]))
+        if point != out[-1]:
+            out.append(point)
     return out
 
 
