@@ -34,7 +34,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix auditkit tests bench fixtures
 
 test: lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 # The edit loop: everything but the slow end-to-end tests.
 test-fast: $(STAMP)

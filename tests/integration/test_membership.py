@@ -57,10 +57,9 @@ def test_cli_contract(memorising):
 def test_memorising_fixture_is_found(memorising):
     result, _ = memorising
     assert result["worst_auc_ci"][0] > 0.7  # the widened lower bound, well above chance
-    assert (
-        result["extraction"]["member_prefix_tokens"]
-        > result["extraction"]["nonmember_prefix_tokens"]
-    )
+    # The shipped model is found by the scoring attacks only: it is too small and too
+    # briefly trained to reproduce 48-token continuations (README: Status), so extraction
+    # is not asserted here; tests/unit/test_membership_check.py covers it.
 
 
 def test_general_fixture_shows_no_signal(general):

@@ -49,7 +49,14 @@ def test_ray_and_local_write_byte_identical_results(
     results = (tmp_path / "local" / "results.json").read_bytes()
     assert (tmp_path / "ray" / "results.json").read_bytes() == results
     checks = {c["check"]: c["status"] for c in json.loads(results)["checks"]}
-    assert checks == {"phi": "ok", "overlap": "ok", "diversity": "ok"}
+    # Every check of the shipped policy ran (membership needs --generator: skipped).
+    assert checks == {
+        "phi": "ok",
+        "overlap": "ok",
+        "membership": "skipped",
+        "diversity": "ok",
+        "fidelity": "ok",
+    }
     engines = [
         json.loads((tmp_path / name / "manifest.json").read_text())["options"]["engine"]
         for name in ("local", "ray")
