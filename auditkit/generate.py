@@ -146,16 +146,6 @@ def slot_ids(codes: Mapping[str, int]) -> list[tuple[str, str]]:
     ]
 
 
-def _sha256_file(path: str | Path | None) -> str | None:
-    if path is None:
-        return None
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 # ---------------------------------------------------------------------------------------
 # Prompts.
 
@@ -780,6 +770,7 @@ def generate(
     from auditkit.executor import make_executor
     from auditkit.generators import load_generator, parse_spec
     from auditkit.icd10 import load_codes
+    from auditkit.manifest import sha256_file
     from auditkit.pipeline import AuditInputs, make_context
     from auditkit.pipeline import audit as run_audit
     from auditkit.policy import load_policy
@@ -808,7 +799,7 @@ def generate(
         generator=generator,
         mode=mode,
         prompt=str(template),
-        prompt_sha256=_sha256_file(template) or "",
+        prompt_sha256=sha256_file(template),
         examples=examples,
         temperature=temperature,
         max_tokens=max_tokens,
@@ -817,8 +808,8 @@ def generate(
         min_words=min_words if min_words is not None else lo,
         max_words=max_words if max_words is not None else hi,
         policy_sha256=pol.sha256,
-        source_sha256=_sha256_file(source),
-        holdout_sha256=_sha256_file(holdout),
+        source_sha256=sha256_file(source) if source else None,
+        holdout_sha256=sha256_file(holdout) if holdout else None,
     )
     if settings.min_words >= settings.max_words:
         raise UsageError(
