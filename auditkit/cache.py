@@ -28,9 +28,34 @@ def cache_dir() -> Path:
     return Path(base) / "auditkit"
 
 
-def caching_enabled() -> bool:
-    """False when ``AUDITKIT_NO_CACHE`` is set: every result is then computed afresh."""
-    return not os.environ.get("AUDITKIT_NO_CACHE")
+#: The caches ``AUDITKIT_NO_CACHE`` can name one by one.
+CACHES = ("phi", "embeddings")
+
+
+def caching_enabled(kind: str) -> bool:
+    """Whether the ``kind`` cache ("phi" or "embeddings") is used.
+
+    ``AUDITKIT_NO_CACHE`` turns caches off: ``1`` (or ``all``) every cache, a
+    comma-separated list of names only those (``AUDITKIT_NO_CACHE=phi`` rescans PHI but
+    reuses embeddings). An unknown name is an error, so a typo never leaves a cache on.
+    """
+    if kind not in CACHES:
+        raise ValueError(f"unknown cache {kind!r}")
+    value = os.environ.get("AUDITKIT_NO_CACHE", "").strip().lower()
+    if not value or value in ("0", "false", "no"):
+        return True
+    if value in ("1", "true", "yes", "all"):
+        return False
+    names = {n.strip() for n in value.split(",") if n.strip()}
+    unknown = sorted(names - set(CACHES))
+    if unknown:
+        from auditkit.errors import UsageError
+
+        raise UsageError(
+            f"AUDITKIT_NO_CACHE={value}: unknown cache {', '.join(unknown)}",
+            hint=f"use 1 for every cache, or a comma-separated list of {', '.join(CACHES)}",
+        )
+    return kind not in names
 
 
 def folder_digest(root: Path, files: Iterable[Path] | None = None) -> str:

@@ -102,7 +102,11 @@ def embed(texts: Sequence[str], spec: str | None = None, batch_size: int = 32) -
     folder = resolve_model_path(spec)
     # Embedding is the slowest step on a CPU (~0.1 s per report) and every audit embeds the
     # same source and holdout again, so vectors are kept in the cache, keyed by text digest.
-    cache = KeyedStore("embeddings.sqlite", _namespace(folder)) if caching_enabled() else None
+    cache = (
+        KeyedStore("embeddings.sqlite", _namespace(folder))
+        if caching_enabled("embeddings")
+        else None
+    )
     known = {
         i: np.frombuffer(blob, dtype=np.float32)
         for i, blob in (cache.get_many(texts) if cache else {}).items()

@@ -220,17 +220,22 @@ def demo_identity(cache_dir: str | Path | None = None) -> SigningIdentity:
         cache_dir: Folder holding the demo key files. Default: ``$AUDITKIT_CACHE_DIR/demo-key``,
             else ``$XDG_CACHE_HOME/auditkit/demo-key`` (``~/.cache`` when unset).
     """
+    from filelock import FileLock
+
     from auditkit.cache import cache_dir as default_cache_dir
 
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "demo-key"
-    with contextlib.suppress(SigningError):  # not usable: make a fresh one below
-        cached = load_identity(folder)
-        if cached.demo:
-            return cached
-    key = _new_key("ecdsa-p256")
-    cert = _certificate(key, DEMO_COMMON_NAME, "auditkit demo", 3650)
-    # Two runs racing here each rename whole files into place; the last one wins.
-    _write_identity(folder, key, cert, None)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Concurrent runs (parallel CI jobs, test workers) must agree on one key: without the
+    # lock, two of them could each write a key and a certificate and leave a mixed pair.
+    with FileLock(str(folder.parent / "demo-key.lock"), timeout=60):
+        with contextlib.suppress(SigningError):  # not usable: make a fresh one below
+            cached = load_identity(folder)
+            if cached.demo:
+                return cached
+        key = _new_key("ecdsa-p256")
+        cert = _certificate(key, DEMO_COMMON_NAME, "auditkit demo", 3650)
+        _write_identity(folder, key, cert, None)
     return SigningIdentity(key, cert, demo=True, source="demo")
 
 

@@ -101,6 +101,6 @@ class PhiScanCache:
 
 def open_cache(spec: EngineSpec) -> PhiScanCache | None:
     """The scan cache for ``spec`` in ``cache_dir()``; None when ``AUDITKIT_NO_CACHE`` is set."""
-    if not caching_enabled():
+    if not caching_enabled("phi"):
         return None
     return PhiScanCache(cache_dir(), scan_namespace(spec))

@@ -1,6 +1,9 @@
 import shutil
 
-from auditkit.cache import KeyedStore, cache_dir, folder_digest
+import pytest
+
+from auditkit.cache import KeyedStore, cache_dir, caching_enabled, folder_digest
+from auditkit.errors import UsageError
 
 
 def test_store_round_trip_by_position_and_namespace(tmp_path):
@@ -41,3 +44,26 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("AUDITKIT_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
     assert cache_dir() == tmp_path / "x" / "auditkit"
+
+
+@pytest.mark.parametrize(
+    ("value", "phi", "embeddings"),
+    [
+        ("", True, True),
+        ("0", True, True),
+        ("1", False, False),
+        ("all", False, False),
+        ("phi", False, True),
+        ("embeddings", True, False),
+        (" phi , embeddings ", False, False),
+    ],
+)
+def test_no_cache_turns_off_all_or_named_caches(monkeypatch, value, phi, embeddings):
+    monkeypatch.setenv("AUDITKIT_NO_CACHE", value)
+    assert (caching_enabled("phi"), caching_enabled("embeddings")) == (phi, embeddings)
+
+
+def test_no_cache_with_an_unknown_name_is_a_usage_error(monkeypatch):
+    monkeypatch.setenv("AUDITKIT_NO_CACHE", "phi,embedings")
+    with pytest.raises(UsageError, match="unknown cache embedings"):
+        caching_enabled("phi")
