@@ -844,7 +844,8 @@ def mia(generator: str, members: str, nonmembers: str, reference: str | None,
     """Membership-inference probe and extraction test of a generator.
 
     Prints JSON: {"attacks": {"loss": {"auc", "auc_ci", "tpr_at_1fpr", "tpr_at_5fpr"}, ...},
-    "worst_auc", "worst_auc_ci", "blind_auc", "extraction": {"member_exact_rate",
+    "worst_auc", "worst_auc_ci", "blind_auc", "blind_null_auc", "blind_auc_adjusted",
+    "blind_p_value", "probe_unreliable", "extraction": {"member_exact_rate",
     "nonmember_exact_rate", ...}, "n_members", "n_nonmembers", "roc": {...}}. Exit code 0
     when the probe ran (judging it is the policy's job in `auditkit audit`).
     """
@@ -876,6 +877,9 @@ def mia(generator: str, members: str, nonmembers: str, reference: str | None,
         f"worst AUC {summary['worst_auc']:.3f} ({summary['worst_attack']}) "
         f"[{ci[0]:.3f}, {ci[1]:.3f}] over {len(summary['attacks'])} attacks; "
         f"blind baseline AUC {summary['blind_auc']:.3f}"
+        + (f" (null {summary['blind_null_auc']:.3f}, adjusted "
+           f"{summary['blind_auc_adjusted']:.3f})" if summary["blind_null_auc"] is not None
+           else "")
         + (" (PROBE UNRELIABLE: members and non-members differ)" if summary["probe_unreliable"]
            else "")
         + f"; extraction exact {ext['member_exact_rate']} members vs "

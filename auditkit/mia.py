@@ -252,25 +252,90 @@ def blind_baseline(
     """Out-of-fold P(member) of a model-free classifier, one score per text, members first.
 
     TF-IDF word 1-2 grams + logistic regression, stratified k-fold with a seeded shuffle.
+    The TF-IDF vocabulary and weights are fitted once on all texts, without labels; only
+    the classifier sees the labels, and only of its training folds.
 
     If this classifier tells members from non-members, the two sets differ in
     distribution and any attack AUC partly measures that difference, not memorisation.
     """
+    x, labels = _blind_features(members, nonmembers)
+    return _blind_scores(x, labels, seed, folds)
+
+
+@dataclass(frozen=True)
+class BlindNull:
+    """The blind baseline's AUC under labels shuffled within strata (a permutation null)."""
+
+    aucs: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        """Mean AUC over the shuffles."""
+        return float(np.mean(self.aucs))
+
+    def p_value(self, observed: float) -> float:
+        """One-sided permutation p-value of ``observed`` (Phipson & Smyth's +1 form)."""
+        above = sum(a >= observed for a in self.aucs)
+        return (1 + above) / (1 + len(self.aucs))
+
+
+def blind_null(
+    members: Sequence[str],
+    nonmembers: Sequence[str],
+    strata: Sequence[str | None],
+    seed: int,
+    folds: int = 5,
+    permutations: int = 29,
+) -> BlindNull:
+    """The blind baseline's AUC when the member labels are shuffled within each stratum.
+
+    ``strata`` (one per text, members first) are the records' primary codes. A holdout
+    drawn with the same share of every code as the source (a stratified split) makes a
+    cross-validated classifier score held-out records *against* their label: removing a
+    member from the training folds lowers its code's member share, removing a non-member
+    raises it. On such splits the blind AUC falls well below 0.5 with no difference in
+    distribution. Shuffling labels within codes keeps that structure, so the null shows
+    what the blind AUC is when members and non-members are exchangeable; the blind AUC is
+    read against it, not against 0.5.
+    """
+    x, labels = _blind_features(members, nonmembers)
+    rng = np.random.default_rng([seed, 1])
+    groups: dict[str | None, list[int]] = {}
+    for i, s in enumerate(strata):
+        groups.setdefault(s, []).append(i)
+    aucs = []
+    for k in range(permutations):
+        shuffled = labels.copy()
+        for idx in groups.values():
+            shuffled[idx] = rng.permutation(labels[idx])
+        scores = _blind_scores(x, shuffled, seed + k + 1, folds)
+        aucs.append(auc(scores[shuffled == 1], scores[shuffled == 0]))
+    return BlindNull(tuple(aucs))
+
+
+def _blind_features(members: Sequence[str], nonmembers: Sequence[str]) -> tuple[Any, np.ndarray]:
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
 
     texts = list(members) + list(nonmembers)
     labels = np.array([1] * len(members) + [0] * len(nonmembers))
-    folds = max(2, min(folds, len(members), len(nonmembers)))
-    out = np.zeros(len(texts))
-    split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train, test in split.split(texts, labels):
-        vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=50000)
-        x_train = vec.fit_transform([texts[i] for i in train])
-        clf = LogisticRegression(max_iter=2000, C=1.0, class_weight="balanced")
-        clf.fit(x_train, labels[train])
-        out[test] = clf.predict_proba(vec.transform([texts[i] for i in test]))[:, 1]
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=50000)
+    return vec.fit_transform(texts), labels
+
+
+def _blind_scores(x: Any, labels: np.ndarray, seed: int, folds: int) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    counts = np.bincount(labels, minlength=2)
+    folds = max(2, min(folds, int(counts.min())))
+    out = np.zeros(len(labels))
+    split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed % 2**32)
+    for train, test in split.split(np.zeros(len(labels)), labels):
+        clf = LogisticRegression(
+            C=1.0, class_weight="balanced", solver="liblinear", random_state=seed % 2**32
+        )
+        clf.fit(x[train], labels[train])
+        out[test] = clf.predict_proba(x[test])[:, 1]
     return out
 
 

@@ -11,7 +11,10 @@ both; if it scores members measurably better, it leaks, however clean its sample
   optimistic.
 * A blind baseline: a model-free TF-IDF + logistic-regression classifier, cross-validated,
   that tries to tell members from non-members without the generator. When it can, the two
-  sets differ in distribution and the probe is unreliable for this data.
+  sets differ in distribution and the probe is unreliable for this data. Its AUC is read
+  against a permutation null (labels shuffled within codes, :func:`auditkit.mia.blind_null`):
+  a holdout drawn with the same share of every code pushes a cross-validated AUC below
+  0.5 with no difference in content, and the alarm uses the AUC adjusted for that.
 * An extraction test: a seeded sample of members (and as many non-members, the control)
   is cut after ``prefix_tokens`` tokens; the generator greedily continues for
   ``continuation_tokens`` tokens. A member counts as **extracted verbatim** when the whole
@@ -42,6 +45,42 @@ NEUTRAL = Direction.NEUTRAL
 SCORE_CHUNK = 32  # records per progress-bar step while scoring
 
 
+class BlindView:
+    """The blind baseline's statistics next to its permutation null (None: no shuffles)."""
+
+    def __init__(self, stats: mia.AttackStats, null: mia.BlindNull) -> None:
+        self.stats = stats
+        self.null = null if null.aucs else None
+
+    @property
+    def null_mean(self) -> float | None:
+        """Mean AUC under the shuffles, or None without a null."""
+        return None if self.null is None else round(self.null.mean, 6)
+
+    @property
+    def adjusted(self) -> float:
+        """0.5 + AUC - null mean (the raw AUC without a null), clipped to [0, 1]."""
+        if self.null is None:
+            return self.stats.auc
+        return round(min(1.0, max(0.0, 0.5 + self.stats.auc - self.null.mean)), 6)
+
+    @property
+    def p_value(self) -> float | None:
+        """Permutation p-value of the blind AUC, or None without a null."""
+        return None if self.null is None else round(self.null.p_value(self.stats.auc), 6)
+
+    @property
+    def null_text(self) -> str:
+        """The null for a sentence of evidence: mean and central 95% of the shuffles."""
+        if self.null is None:
+            return "0.5 (no permutation null)"
+        lo, hi = np.quantile(self.null.aucs, [0.025, 0.975])
+        return (
+            f"{self.null.mean:.3f} [{lo:.3f}, {hi:.3f}] with labels shuffled within codes "
+            f"({len(self.null.aucs)} shuffles)"
+        )
+
+
 class MembershipConfig(CheckConfig):
     """Settings of the membership check (policy key ``checks.membership``)."""
 
@@ -52,11 +91,17 @@ class MembershipConfig(CheckConfig):
     bootstrap: int = Field(default=1000, ge=100, le=100_000)
     level: float = Field(default=0.95, gt=0.5, lt=1)
     blind_folds: int = Field(default=5, ge=2, le=20)
+    blind_permutations: int = Field(
+        default=29,
+        ge=0,
+        le=999,
+        description="label shuffles (within codes) for the blind baseline's null; 0: none",
+    )
     blind_alarm_auc: float = Field(
         default=0.6,
         gt=0.5,
         le=1,
-        description="blind-baseline AUC from which the probe is flagged unreliable",
+        description="adjusted blind-baseline AUC from which the probe is flagged unreliable",
     )
     absence_auc: float = Field(
         default=0.6,
@@ -104,8 +149,17 @@ class MembershipCheck(Check):
         "blind_auc": _spec(
             LOWER, "ROC AUC of the model-free blind baseline (high = probe unreliable)"
         ),
+        "blind_null_auc": _spec(
+            NEUTRAL, "mean blind-baseline AUC with member labels shuffled within codes"
+        ),
+        "blind_auc_adjusted": _spec(
+            LOWER, "0.5 + blind AUC - its null mean: the blind AUC read against the null"
+        ),
+        "blind_p_value": _spec(
+            NEUTRAL, "permutation p-value of the blind AUC (small = members differ)"
+        ),
         "probe_unreliable": _spec(
-            LOWER, "1 when the blind baseline reaches blind_alarm_auc, else 0"
+            LOWER, "1 when the adjusted blind AUC reaches blind_alarm_auc, else 0"
         ),
         "extraction_member_exact_rate": _spec(
             LOWER, "share of sampled members whose continuation is reproduced exactly"
@@ -197,6 +251,15 @@ class MembershipCheck(Check):
             cfg.level,
             cfg.curve_points,
         )["blind"]
+        null = mia.blind_null(
+            [r.text for r in members],
+            [r.text for r in nonmembers],
+            [r.primary_code for r in members] + [r.primary_code for r in nonmembers],
+            blind_seed,
+            cfg.blind_folds,
+            cfg.blind_permutations,
+        )
+        blind_view = BlindView(blind_stats, null)
 
         extraction = self._extraction(
             context,
@@ -211,7 +274,7 @@ class MembershipCheck(Check):
         total = len(members) + len(nonmembers)
         needed = mia.records_needed(worst_auc, worst_hi, total, cfg.absence_auc)
         metrics = self._metrics(
-            cfg, stats, worst_auc, (worst_lo, worst_hi), blind_stats, extraction, needed
+            cfg, stats, worst_auc, (worst_lo, worst_hi), blind_view, extraction, needed
         )
         metrics += [
             self._metric("members", len(members)),
@@ -236,7 +299,7 @@ class MembershipCheck(Check):
             )
         ]
         evidence = self._evidence(
-            cfg, stats, worst_name, worst_auc, (worst_lo, worst_hi), blind_stats, extraction
+            cfg, stats, worst_name, worst_auc, (worst_lo, worst_hi), blind_view, extraction
         )
         notes = []
         if "min_k_pp" not in names:
@@ -379,7 +442,7 @@ class MembershipCheck(Check):
         stats: dict[str, mia.AttackStats],
         worst_auc: float,
         worst_ci: tuple[float, float],
-        blind: mia.AttackStats,
+        blind: BlindView,
         extraction: dict[str, Any],
         needed: int | None,
     ) -> list[Metric]:
@@ -402,12 +465,18 @@ class MembershipCheck(Check):
         out += [
             self._metric(
                 "blind_auc",
-                blind.auc,
+                blind.stats.auc,
                 interval=Interval(
-                    low=blind.ci[0], high=blind.ci[1], level=cfg.level, method="bootstrap"
+                    low=blind.stats.ci[0],
+                    high=blind.stats.ci[1],
+                    level=cfg.level,
+                    method="bootstrap",
                 ),
             ),
-            self._metric("probe_unreliable", int(blind.auc >= cfg.blind_alarm_auc)),
+            self._metric("blind_null_auc", blind.null_mean),
+            self._metric("blind_auc_adjusted", blind.adjusted),
+            self._metric("blind_p_value", blind.p_value),
+            self._metric("probe_unreliable", int(blind.adjusted >= cfg.blind_alarm_auc)),
             self._metric("extraction_member_exact_rate", extraction["member"]["exact_rate"]),
             self._metric("extraction_nonmember_exact_rate", extraction["nonmember"]["exact_rate"]),
             self._metric("extraction_member_prefix_tokens", extraction["member"]["prefix_mean"]),
@@ -426,19 +495,33 @@ class MembershipCheck(Check):
         worst_name: str,
         worst_auc: float,
         worst_ci: tuple[float, float],
-        blind: mia.AttackStats,
+        blind: BlindView,
         extraction: dict[str, Any],
     ) -> list[Evidence]:
         out = []
-        if blind.auc >= cfg.blind_alarm_auc:
+        b = blind.stats
+        if blind.adjusted >= cfg.blind_alarm_auc:
             out.append(
                 Evidence(
                     title="Probe unreliable for this data: members and non-members differ",
                     detail=f"a classifier that never sees the generator tells them apart with "
-                    f"AUC {blind.auc:.3f} [{blind.ci[0]:.3f}, {blind.ci[1]:.3f}]; the attacks' "
-                    "AUCs partly measure that difference, not memorisation",
+                    f"AUC {b.auc:.3f} [{b.ci[0]:.3f}, {b.ci[1]:.3f}] against "
+                    f"{blind.null_text}; the attacks' AUCs partly measure that difference, "
+                    "not memorisation",
                     rule="blind-baseline",
-                    score=blind.auc,
+                    score=blind.adjusted,
+                )
+            )
+        elif blind.null is not None and abs(b.auc - 0.5) >= 0.1:
+            out.append(
+                Evidence(
+                    title="Blind baseline read against its permutation null",
+                    detail=f"blind AUC {b.auc:.3f} against {blind.null_text} (adjusted "
+                    f"{blind.adjusted:.3f}, below the alarm at {cfg.blind_alarm_auc}): the "
+                    "distance from 0.5 comes from how the holdout was drawn (e.g. the same "
+                    "share of every code as the source), not from a difference in content",
+                    rule="blind-baseline",
+                    score=blind.adjusted,
                 )
             )
         out.append(
@@ -501,6 +584,9 @@ def probe_summary(result: CheckResult) -> dict[str, Any]:
         "worst_auc_ci_method": "bootstrap percentile, Bonferroni-widened over the attacks",
         "blind_auc": value("blind_auc"),
         "blind_auc_ci": interval("blind_auc"),
+        "blind_null_auc": value("blind_null_auc"),
+        "blind_auc_adjusted": value("blind_auc_adjusted"),
+        "blind_p_value": value("blind_p_value"),
         "probe_unreliable": bool(value("probe_unreliable")),
         "extraction": {
             "member_exact_rate": value("extraction_member_exact_rate"),
