@@ -26,6 +26,8 @@ from typing import Any
 from auditkit.cache import folder_digest
 from auditkit.errors import ModelUnavailableError
 from auditkit.phi.recognizers import (
+    TAGGER_KEY,
+    WindowTagger,
     build_registry,
     find_given_names,
     find_introduced_names,
@@ -36,7 +38,7 @@ from auditkit.phi.recognizers import (
     token_context_enhancer,
 )
 from auditkit.phi.rules import PhiRules, load_rules
-from auditkit.phi.spans import PhiSpan, apply_allow_list, merge_spans
+from auditkit.phi.spans import PhiSpan, allowed_ranges, apply_allow_list, merge_spans
 
 log = logging.getLogger("auditkit")
 
@@ -60,6 +62,7 @@ NER_MAPPING: dict[str, str] = {
 #: spaCy components the engine does not need: sentence parsing, and the attribute ruler
 #: and lemmatizer (the name rules read the tagger's fine tags; context words are matched
 #: on token text). None of them feeds the NER, whose output is unchanged without them.
+#: ``tok2vec`` and ``tagger`` stay loaded but out of the main pass (``_split_tagger``).
 _EXCLUDE = ("parser", "senter", "attribute_ruler", "lemmatizer")
 #: The score of a spaCy entity (spaCy gives none). Below every labelled pattern, so where
 #: a pattern and the model disagree on a span's category, the pattern's reading wins.
@@ -168,6 +171,24 @@ _STATE_SUFFIX = re.compile(
 )
 
 
+def _split_tagger(nlp: Any) -> WindowTagger | None:
+    """Take ``tok2vec`` and ``tagger`` out of the main pass when the NER does not need them.
+
+    They stay loaded (disabled) and tag single tokens on demand (:class:`WindowTagger`).
+    When the NER listens to the shared ``tok2vec`` (some pipelines do), nothing changes.
+    """
+    names = set(nlp.pipe_names)
+    if not {"tok2vec", "tagger", "ner"} <= names:
+        return None
+    listeners = set(getattr(nlp.get_pipe("tok2vec"), "listening_components", ()) or ())
+    if "ner" in listeners or listeners - {"tagger", "parser"}:
+        return None
+    tagger = WindowTagger(nlp, WindowTagger.receptive_radius(nlp))
+    nlp.disable_pipe("tagger")
+    nlp.disable_pipe("tok2vec")
+    return tagger
+
+
 def _lean_nlp_engine_class() -> type:
     from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 
@@ -218,6 +239,7 @@ class PhiEngine:
         )
         # Load the pipeline ourselves: SpacyNlpEngine.load() would try to download.
         nlp = spacy.load(spec.model, exclude=list(_EXCLUDE))
+        self.tagger = _split_tagger(nlp)
         nlp_engine.nlp = {"en": nlp}
         entities = sorted(set(NER_MAPPING.values()))
         self.analyzer = AnalyzerEngine(
@@ -233,6 +255,8 @@ class PhiEngine:
         out = []
         artifacts = self.nlp_engine.process_batch(list(texts), "en", batch_size=batch_size)
         for text, nlp_artifacts in artifacts:
+            if self.tagger is not None:
+                nlp_artifacts.tokens.user_data[TAGGER_KEY] = self.tagger
             results = self.analyzer.analyze(
                 text=text,
                 language="en",
@@ -261,9 +285,10 @@ class PhiEngine:
             spans.append(PhiSpan(s, e, "NAME", 0.7, "IntroducedNameRecognizer"))
         for s, e, score in find_given_names(doc, rules):
             spans.append(PhiSpan(s, e, "NAME", score, "GivenNameRecognizer"))
+        allowed = allowed_ranges(text, rules.allow)
         spans = [
             _trim_state(text, s)
-            for s in apply_allow_list(text, spans, rules.allow)
+            for s in apply_allow_list(text, spans, rules.allow, allowed)
             # what the allow-list left of a model entity ("venlafaxine XR" -> "XR")
             if s.recognizer != "SpacyRecognizer" or not _weak_ner(text[s.start : s.end])
         ]
@@ -275,7 +300,8 @@ class PhiEngine:
                 for s, e in propagate_names(text, names, rules)
                 if not any(a < e and b > s for a, b in names)  # a new mention only
             ]
-            spans.extend(apply_allow_list(text, extra, rules.allow))
+            if extra:
+                spans.extend(apply_allow_list(text, extra, rules.allow, allowed))
         return merge_spans(spans, rules.precedence)
 
 

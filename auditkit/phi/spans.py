@@ -141,15 +141,22 @@ def _split_lines(text: str, spans: Iterable[PhiSpan]) -> Iterable[PhiSpan]:
             pos += len(line) + 1
 
 
-def apply_allow_list(text: str, spans: Iterable[PhiSpan], allow: AllowList) -> list[PhiSpan]:
+def apply_allow_list(
+    text: str,
+    spans: Iterable[PhiSpan],
+    allow: AllowList,
+    ranges: list[tuple[int, int]] | None = None,
+) -> list[PhiSpan]:
     """Drop or trim spans that the allow-list says are not PHI.
 
     A span inside an allow-listed range is dropped; a span that overlaps one keeps its
     longest part outside it. A span whose whole text is an allow-listed value (a state, a
     country, a weekday, a role word) or matches a whole-span pattern (a bare year) is
-    dropped. Surrounding punctuation and spaces are trimmed from every span.
+    dropped. Surrounding punctuation and spaces are trimmed from every span. ``ranges``
+    is ``allowed_ranges(text, allow)`` when the caller already has it.
     """
-    ranges = allowed_ranges(text, allow)
+    if ranges is None:
+        ranges = allowed_ranges(text, allow)
     whole = _whole_span_regexes(allow)
     out = []
     for s in _split_lines(text, spans):

@@ -272,9 +272,30 @@ def test_reduced_pipeline_gives_the_same_entities_as_the_full_one(engine):
     ]
     full = spacy.load(engine.spec.model)
     reduced = engine.nlp_engine.nlp["en"]
-    assert not {"parser", "attribute_ruler", "lemmatizer"} & set(reduced.pipe_names)
+    assert reduced.pipe_names == ["ner"]
     for a, b in zip(full.pipe(texts), reduced.pipe(texts), strict=True):
         assert [(e.start_char, e.end_char, e.label_) for e in a.ents] == [
             (e.start_char, e.end_char, e.label_) for e in b.ents
         ]
-        assert [t.tag_ for t in a] == [t.tag_ for t in b]
+
+
+def test_window_tags_equal_whole_document_tags(engine, fixtures_dir):
+    """The tagger on a window of radius tokens each side gives each token its document tag."""
+    import json
+
+    import spacy
+
+    docs = [
+        json.loads(line)["text"]
+        for line in (fixtures_dir / "phi_benchmark" / "documents.jsonl").read_text().splitlines()
+    ][:30]
+    # a tokenizer exception with its own norm ("w/o" -> "without") and a split "5pm"
+    docs.append("Major depressive episode, severe w/o psychotic features; call after 5pm.")
+    full = spacy.load(engine.spec.model)
+    reduced = engine.nlp_engine.nlp["en"]
+    assert engine.tagger is not None and engine.tagger.radius == 4
+    tokens = 0
+    for whole, doc in zip(full.pipe(docs), reduced.pipe(docs), strict=True):
+        assert [engine.tagger.tag(doc, t.i) for t in doc] == [t.tag_ for t in whole]
+        tokens += len(doc)
+    assert tokens > 5000
