@@ -12,8 +12,8 @@ Printed, in documents per second of wall-clock time and, for the runs inside thi
 process, documents per CPU-second (on a shared machine the wall figure depends on the
 other load; the per-core targets are read from the CPU figures):
   1. bare spaCy ``nlp.pipe`` with the model's full pipeline (the ceiling the targets are
-     measured against), and with the reduced pipeline the engine loads (tok2vec, tagger,
-     ner: no parser, attribute ruler or lemmatizer), so both ceilings are visible;
+     measured against), and with the reduced pipeline the engine's main pass runs (the
+     NER only; tok2vec and tagger tag single tokens on demand), so both are visible;
   2. Presidio's default AnalyzerEngine, one ``analyze`` call per document;
   3. the phi engine through auditkit's executor with 1 and 2 worker processes, engines
      warmed first (start-up -- importing Presidio and loading the model -- is printed
