@@ -43,7 +43,8 @@ def leaky_bundle(shared_tmp):
     """One signed bundle of the leaky fixture (strict policy, seed 7), shared by every test.
 
     Audited once per test run through the CLI with --junit and --summary json; the first
-    worker to ask builds it under a file lock and the others reuse it. Returns the bundle
+    worker to ask builds it under a file lock (on two worker processes: the other test
+    worker is waiting for it) and the others reuse it. Returns the bundle
     folder, the JUnit path and the finished process. Tests must not change the bundle.
     """
     import json
@@ -62,7 +63,7 @@ def leaky_bundle(shared_tmp):
                 "--synthetic", str(FIXTURES / "synthetic_leaky.jsonl"),
                 "--source", str(FIXTURES / "source.jsonl"),
                 "--holdout", str(FIXTURES / "holdout.jsonl"),
-                "--policy", "strict", "--seed", "7", "--out", str(out),
+                "--policy", "strict", "--seed", "7", "--workers", "2", "--out", str(out),
                 "--junit", str(junit), "--summary", "json", "--quiet",
             ]  # fmt: skip
             proc = subprocess.run(args, capture_output=True, text=True)

@@ -94,7 +94,7 @@ def test_same_seed_gives_byte_identical_results(leaky_bundle, fixtures_dir, tmp_
         "--seed",
         "7",
         "--workers",
-        "2",
+        "1",
         "--out",
         str(again),
         "--quiet",

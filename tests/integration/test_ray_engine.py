@@ -24,8 +24,8 @@ def test_ray_and_local_write_byte_identical_results(
     env = {**os.environ, "AUDITKIT_NO_CACHE": "phi"}
     # A slice of each fixture keeps the two audits short; enough for several batches.
     corpora = {}
-    for role, name, n in (("synthetic", "synthetic_leaky", 40), ("source", "source", 80),
-                          ("holdout", "holdout", 40)):  # fmt: skip
+    for role, name, n in (("synthetic", "synthetic_leaky", 24), ("source", "source", 60),
+                          ("holdout", "holdout", 24)):  # fmt: skip
         lines = (fixtures_dir / f"{name}.jsonl").read_text().splitlines(keepends=True)
         corpora[role] = tmp_path / f"{role}.jsonl"
         corpora[role].write_text("".join(lines[:n]))
