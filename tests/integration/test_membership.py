@@ -57,8 +57,8 @@ def test_cli_contract(memorising):
 def test_memorising_fixture_is_found(memorising):
     result, _ = memorising
     assert result["worst_auc_ci"][0] > 0.7  # the widened lower bound, well above chance
-    # The shipped model is found by the scoring attacks only: it is too small and too
-    # briefly trained to reproduce 48-token continuations (README: Status), so extraction
+    # The shipped model is found by the scoring attacks only: with about 240k parameters
+    # it is too small to reproduce 48-token continuations (README: Status), so extraction
     # is not asserted here; tests/unit/test_membership_check.py covers it.
 
 
