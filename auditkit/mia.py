@@ -299,6 +299,32 @@ def blind_null(
     read against it, not against 0.5.
     """
     x, labels = _blind_features(members, nonmembers)
+    return _blind_null(x, labels, strata, seed, folds, permutations)
+
+
+def blind_test(
+    members: Sequence[str],
+    nonmembers: Sequence[str],
+    strata: Sequence[str | None],
+    seed: int,
+    folds: int = 5,
+    permutations: int = 29,
+) -> tuple[np.ndarray, BlindNull]:
+    """:func:`blind_baseline`'s scores and :func:`blind_null`'s null from one TF-IDF fit."""
+    x, labels = _blind_features(members, nonmembers)
+    return _blind_scores(x, labels, seed, folds), _blind_null(
+        x, labels, strata, seed, folds, permutations
+    )
+
+
+def _blind_null(
+    x: Any,
+    labels: np.ndarray,
+    strata: Sequence[str | None],
+    seed: int,
+    folds: int,
+    permutations: int,
+) -> BlindNull:
     rng = np.random.default_rng([seed, 1])
     groups: dict[str | None, list[int]] = {}
     for i, s in enumerate(strata):

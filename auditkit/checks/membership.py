@@ -241,8 +241,13 @@ class MembershipCheck(Check):
         worst_name, worst_auc, (worst_lo, worst_hi) = mia.worst_case(stats)
 
         blind_seed = context.random("membership:blind").randrange(2**31)
-        blind = mia.blind_baseline(
-            [r.text for r in members], [r.text for r in nonmembers], blind_seed, cfg.blind_folds
+        blind, null = mia.blind_test(
+            [r.text for r in members],
+            [r.text for r in nonmembers],
+            [r.primary_code for r in members] + [r.primary_code for r in nonmembers],
+            blind_seed,
+            cfg.blind_folds,
+            cfg.blind_permutations,
         )
         blind_stats = mia.attack_stats(
             {"blind": (blind[: len(members)], blind[len(members) :])},
@@ -251,14 +256,6 @@ class MembershipCheck(Check):
             cfg.level,
             cfg.curve_points,
         )["blind"]
-        null = mia.blind_null(
-            [r.text for r in members],
-            [r.text for r in nonmembers],
-            [r.primary_code for r in members] + [r.primary_code for r in nonmembers],
-            blind_seed,
-            cfg.blind_folds,
-            cfg.blind_permutations,
-        )
         blind_view = BlindView(blind_stats, null)
 
         extraction = self._extraction(
