@@ -1,7 +1,7 @@
 """Throughput of the phi check against its ceiling and Presidio's default engine.
 
 Reproduce:
-    .venv/bin/python bench/phi_speed.py [--docs 1000] [--words 350] [--model NAME]
+    .venv/bin/python bench/phi_speed.py [--docs 1000] [--words 350] [--model NAME] [--repeats 3]
 
 Corpus: the 90 hand-labelled benchmark documents (fixtures/phi_benchmark) concatenated
 in a fixed cyclic order and cut into reports of ``--words`` words (cut at a word
@@ -17,7 +17,10 @@ other load; the per-core targets are read from the CPU figures):
   2. Presidio's default AnalyzerEngine, one ``analyze`` call per document;
   3. the phi engine through auditkit's executor with 1 and 2 worker processes, engines
      warmed first (start-up -- importing Presidio and loading the model -- is printed
-     separately), plus resident memory per worker;
+     separately), plus resident memory per worker; ``--repeats`` alternating rounds
+     (1 worker, 2 workers, 1, 2, ...), each round's 2-worker/1-worker ratio printed and
+     their median reported, so that a slow spell of the machine does not fall on one
+     side of the ratio only;
   4. the ratios the targets are stated in, and the load average before and after (the
      machine may be shared: a loaded machine makes every figure pessimistic).
 """
@@ -101,6 +104,9 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--workers-only", action="store_true", help="skip the baselines")
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="alternating 1- and 2-worker rounds (median)"
+    )
     args = ap.parse_args()
 
     from auditkit.phi.engine import EngineSpec, get_engine, resolve_model
@@ -111,7 +117,7 @@ def main() -> None:
     print(f"{len(reports)} reports, {mean_words:.0f} words each on average; model {model}")
     print(
         f"command: .venv/bin/python bench/phi_speed.py --docs {args.docs} --words {args.words}"
-        f" --model {model}\n"
+        f" --model {model} --repeats {args.repeats}\n"
     )
     spec = EngineSpec(model=model)
 
@@ -123,15 +129,19 @@ def main() -> None:
     engine.analyze(reports[:8])  # warm
     print(f"load average before: {_load()}")
     rates = baselines(engine, model, reports, args.batch) if not args.workers_only else {}
-    rates |= workers(spec, reports, args.batch)
+    rates |= workers(spec, reports, args.batch, args.repeats)
     print(f"load average after:  {_load()}")
-    one, two, one_cpu = rates["ours_1"], rates["ours_2"], rates["ours_1_cpu"]
+    one_cpu = rates["ours_1_cpu"]
     if "presidio" in rates:
         print("per core (docs per CPU-second, load-independent):")
         print(f"  ours (1 worker) / Presidio default:          {one_cpu / rates['presidio']:.2f}x")
         print(f"  ours (1 worker) / full-pipeline ceiling:     {one_cpu / rates['full']:.2f}x")
         print(f"  ours (1 worker) / reduced-pipeline ceiling:  {one_cpu / rates['reduced']:.2f}x")
-    print(f"2 workers / 1 worker (wall clock):             {two / one:.2f}x")
+    rounds = ", ".join(f"{r:.2f}x" for r in rates["scaling_all"])
+    print(
+        f"2 workers / 1 worker (wall clock, median of {len(rates['scaling_all'])} rounds):"
+        f" {rates['scaling']:.2f}x  (rounds: {rounds})"
+    )
 
 
 def _load() -> str:
@@ -179,31 +189,58 @@ def baselines(engine, model, reports, batch):
     return rates
 
 
-def workers(spec, reports, batch):
+def workers(spec, reports, batch, repeats=1):
+    """The engine through auditkit's executor, 1 and then 2 workers, ``repeats`` rounds.
+
+    Both executors stay open and warm; the rounds alternate (1, 2, 1, 2, ...) so a slow
+    spell on a shared machine (another virtual machine on the host, a noisy neighbour)
+    falls on both sides of a ratio rather than on one. Each round's ratio is printed;
+    the figure reported is their median.
+    """
+    from statistics import median
+
     from auditkit.executor import LocalExecutor
     from auditkit.phi.engine import analyze_batch
 
     jobs = [(spec, reports[i : i + batch]) for i in range(0, len(reports), batch)]
-    rates = {}
-    for n_workers in (1, 2):
-        with LocalExecutor(n_workers) as ex:
+    executors = {n: LocalExecutor(n) for n in (1, 2)}
+    rates: dict = {"ours_1_cpu": [], "ours_1": [], "ours_2": []}
+    try:
+        for n_workers, ex in executors.items():
             t = time.perf_counter()
             list(ex.map(analyze_batch, [(spec, reports[:4])] * n_workers))  # build engines
-            startup = elapsed(t)
-            with Timer() as t:
-                n = sum(len(b) for b in ex.map(analyze_batch, jobs))
-            mem = list(ex.map(rss_mb, range(n_workers))) if n_workers > 1 else [rss_mb()]
-        # one worker runs in this process: its CPU time is ours; a pool's is not
-        rates[f"ours_{n_workers}_cpu"] = n / t.cpu if n_workers == 1 else None
-        rates[f"ours_{n_workers}"] = n / t.wall
-        where = "in-process" if n_workers == 1 else "per pool worker"
-        cpu = t.cpu if n_workers == 1 else None
+            print(f"phi engine, {n_workers} worker(s): warm-up {elapsed(t):.1f}s")
+        for round_ in range(1, repeats + 1):
+            for n_workers, ex in executors.items():
+                with Timer() as t:
+                    n = sum(len(b) for b in ex.map(analyze_batch, jobs))
+                rates[f"ours_{n_workers}"].append(n / t.wall)
+                # one worker runs in this process: its CPU time is ours; a pool's is not
+                cpu = t.cpu if n_workers == 1 else None
+                if cpu:
+                    rates["ours_1_cpu"].append(n / cpu)
+                print(f"round {round_}, phi engine, {n_workers} worker(s): {rate(n, t.wall, cpu)}")
+            print(
+                f"round {round_}, 2 workers / 1 worker: "
+                f"{rates['ours_2'][-1] / rates['ours_1'][-1]:.2f}x"
+            )
+        mem = [rss_mb(), *executors[2].map(rss_mb, range(2))]
         print(
-            f"phi engine, {n_workers} worker(s):             {rate(n, t.wall, cpu)}; "
-            f"warm-up {startup:.1f}s; resident memory {where}: "
-            + ", ".join(f"{m:.0f} MB" for m in mem)
+            "resident memory: in-process (1 worker) "
+            + f"{mem[0]:.0f} MB; per pool worker "
+            + ", ".join(f"{m:.0f} MB" for m in mem[1:])
         )
-    return rates
+    finally:
+        for ex in executors.values():
+            ex.close()
+    ratios = [two / one for one, two in zip(rates["ours_1"], rates["ours_2"], strict=True)]
+    return {
+        "ours_1_cpu": median(rates["ours_1_cpu"]),
+        "ours_1": median(rates["ours_1"]),
+        "ours_2": median(rates["ours_2"]),
+        "scaling": median(ratios),
+        "scaling_all": ratios,
+    }
 
 
 # -- building blocks bench/run_all.py times side by side -------------------------------

@@ -607,7 +607,13 @@ def stage_estimate(rep: Report) -> None:
     phi_cs = (n_syn + n_src) * c["phi"]
     enc_cs = n_src * c["encode"]
     match_cs = n_syn * match_10m
-    mia_cs = n_syn * mia
+    # The probe scores a sample of the generator's training records and of the holdout
+    # (MembershipConfig.sample, each), however large the synthetic set is.
+    from auditkit.checks.membership import MembershipConfig
+
+    sample = MembershipConfig().sample
+    probe_n = 2 * sample
+    mia_cs = probe_n * mia
     total = phi_cs + enc_cs + match_cs + mia_cs
     build_s = n_src * c["build"]
     index_gb = n_src * c["index_bytes"] / 1024**3
@@ -628,8 +634,10 @@ def stage_estimate(rep: Report) -> None:
         f"- overlap match: {c['match_big'] * 1000:.1f} ms per synthetic report at "
         f"{c['growth_size']:,} source reports; measured growth exponent {exponent:.2f} "
         f"-> x{scale:.2f} at {n_src:,} = {match_10m * 1000:.1f} ms",
-        f"- membership scoring: {mia * 1000:.1f} ms per synthetic report"
-        + ("" if "membership" in c else " (not measured on this branch: counted as 0)"),
+        f"- membership scoring: {mia * 1000:.1f} ms per scored record with the fixture "
+        f"generator; the probe scores {sample:,} members and {sample:,} "
+        "non-members whatever the corpus size (`checks.membership.sample`)"
+        + ("" if "membership" in c else " (not measured in this run: counted as 0)"),
         f"- Ray overhead factor: {overhead:.2f} (the larger of the two ratios in section 4, "
         "at least 1)",
         "",
@@ -639,7 +647,7 @@ def stage_estimate(rep: Report) -> None:
         f"PHI      ({n_syn:,} + {n_src:,}) x {c['phi']:.4f} s = {phi_cs:,.0f}",
         f"encode   {n_src:,} x {c['encode']:.5f} s = {enc_cs:,.0f}",
         f"match    {n_syn:,} x {match_10m:.4f} s = {match_cs:,.0f}",
-        f"member.  {n_syn:,} x {mia:.4f} s = {mia_cs:,.0f}",
+        f"member.  {probe_n:,} x {mia:.4f} s = {mia_cs:,.0f}",
         f"total    {total:,.0f} core-s x {overhead:.2f} (Ray overhead) = "
         f"{total * overhead:,.0f} core-s",
         f"serial   index build {n_src:,} x {c['build']:.6f} s = {build_s:,.0f} s on the "
