@@ -96,8 +96,12 @@ class RecordOverlap:
         return any(m.leak for m in self.matches)
 
 
-def _expand_postings(index: SourceIndex, locs: Any) -> tuple[Any, Any, Any]:
-    """For gram indexes ``locs``: (query offset, record, position) of every posting."""
+def expand_postings(index: Any, locs: Any) -> tuple[Any, Any, Any]:
+    """For gram indexes ``locs``: (query offset, record, position) of every posting.
+
+    ``index`` is a :class:`SourceIndex` or one gram shard of a sharded index (anything
+    with ``block_start``, ``block_end``, ``post_record`` and ``post_pos``).
+    """
     import numpy as np
 
     starts = np.asarray(index.block_start[locs], dtype=np.int64)
@@ -313,7 +317,7 @@ def match_record(enc: Encoded, index: SourceIndex, p: MatchParams) -> RecordOver
     loc, found = index.lookup(grams)
     df = np.where(found, np.asarray(index.df)[loc] if len(index.df) else 0, 0)
     seeds = np.flatnonzero(found & (df <= p.seed_max_df))
-    owner, sr, sj = _expand_postings(index, loc[seeds])
+    owner, sr, sj = expand_postings(index, loc[seeds])
     si = seeds[owner] if len(owner) else owner
     candidates, alike, longest_any = _candidates(tokens, index, si, sr, sj, p)
     exact_df = index.exact_frequency(ngram_hashes(tokens, index.exact_n))
@@ -336,7 +340,7 @@ def match_record(enc: Encoded, index: SourceIndex, p: MatchParams) -> RecordOver
     usable = found & (df <= p.dcr_df_cap)
     dcr = 0.0, -1
     if usable.any() and len(grams):
-        _, records, _ = _expand_postings(index, loc[np.flatnonzero(usable)])
+        _, records, _ = expand_postings(index, loc[np.flatnonzero(usable)])
         mine = np.unique(grams)
         top = dcr_candidates(records, p)
         dcr = closest(top, [jaccard(mine, index.record_tokens(r), p) for r in top])
