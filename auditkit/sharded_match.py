@@ -32,6 +32,7 @@ which a local pool worker memory-maps (:func:`gram_shard_for`, :func:`record_sha
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,7 @@ class QueryBatch:
     """A batch of synthetic records: encodings and their n-gram hashes, concatenated."""
 
     encodings: list[Encoded]
+    unique: list[Any]  # per record: its distinct seed n-gram hashes, sorted (for Jaccard)
     seed: Any  # uint64[S] seed n-gram hashes of every record, in record order
     seed_offset: Any  # int64[B+1] where each record's seed n-grams begin
     exact: Any  # uint64[X] exact n-gram hashes
@@ -116,10 +118,14 @@ def _concat(parts: list[Any]) -> tuple[Any, Any]:
 def encode_queries(args: tuple[Sequence[str], int, int]) -> QueryBatch:
     """Phase 0 job: encode a batch of texts and hash its seed and exact n-grams."""
     texts, seed_n, exact_n = args
+    import numpy as np
+
     encodings = [encode(t) for t in texts]
-    seed, seed_offset = _concat([ngram_hashes(e.tokens, seed_n) for e in encodings])
+    seeds = [ngram_hashes(e.tokens, seed_n) for e in encodings]
+    unique = [np.unique(s) for s in seeds]
+    seed, seed_offset = _concat(seeds)
     exact, exact_offset = _concat([ngram_hashes(e.tokens, exact_n) for e in encodings])
-    return QueryBatch(encodings, seed, seed_offset, exact, exact_offset)
+    return QueryBatch(encodings, unique, seed, seed_offset, exact, exact_offset)
 
 
 # -- phase A: look up in one gram shard ------------------------------------------------
@@ -248,12 +254,14 @@ def merge_batch(
     return plans
 
 
-def route(plans: list[RecordPlan], firsts: Any) -> dict[int, list[Request]]:
-    """Group the batch's phase C work by the record shard owning each source record."""
-    import numpy as np
+def route(plans: list[RecordPlan], firsts: list[int]) -> dict[int, list[Request]]:
+    """Group the batch's phase C work by the record shard owning each source record.
+
+    ``firsts`` holds each record shard's first record id, ascending.
+    """
 
     def owner(record: int) -> int:
-        return int(np.searchsorted(firsts, record, side="right")) - 1
+        return bisect.bisect_right(firsts, record) - 1
 
     by_shard: dict[int, dict[int, tuple[list[Any], list[Any], list[Any]]]] = {}
     for i, plan in enumerate(plans):
@@ -281,11 +289,17 @@ Aligned = tuple[list[tuple[int, Match | None, int]], list[tuple[int, float]], li
 
 
 def align_requests(
-    shard: RecordShard, tokens: Sequence[Any], requests: Sequence[Request], p: MatchParams
+    shard: RecordShard,
+    tokens: Sequence[Any],
+    unique: Sequence[Any],
+    requests: Sequence[Request],
+    p: MatchParams,
 ) -> list[Aligned]:
-    """Do the requests' alignments, Jaccards and run extensions with the shard's records."""
-    import numpy as np
+    """Do the requests' alignments, Jaccards and run extensions with the shard's records.
 
+    ``tokens`` and ``unique`` hold, per synthetic record of the batch, its token hashes
+    and its distinct seed n-grams.
+    """
     out = []
     for req in requests:
         mine = tokens[req.record]
@@ -293,10 +307,8 @@ def align_requests(
             (c, *align_cluster(mine, shard.record_tokens(rec), rec, members, p))
             for c, rec, members in req.clusters
         ]
-        jaccards = []
-        if req.dcr:
-            unique = np.unique(ngram_hashes(mine, p.seed_n))
-            jaccards = [(rec, jaccard(unique, shard.record_tokens(rec), p)) for rec in req.dcr]
+        grams = unique[req.record]
+        jaccards = [(rec, jaccard(grams, shard.record_tokens(rec), p)) for rec in req.dcr]
         runs = [
             (r, extend_run(mine, start, end, shard.record_tokens(rec), j))
             for r, start, end, rec, j in req.runs
@@ -306,11 +318,14 @@ def align_requests(
 
 
 def align_job(
-    args: tuple[Sequence[Any], Sequence[Request], RecordShard | str, MatchParams],
+    args: tuple[Sequence[Any], Sequence[Any], Sequence[Request], RecordShard | str, MatchParams],
 ) -> list[Aligned]:
-    """Phase C job: (the batch's token arrays, requests, record shard or folder, params)."""
-    tokens, requests, ref, p = args
-    return align_requests(record_shard_for(ref), tokens, requests, p)
+    """Phase C job: the batch's tokens and distinct seed n-grams, requests, shard, params.
+
+    The shard is the record shard itself or the folder it was saved in.
+    """
+    tokens, unique, requests, ref, p = args
+    return align_requests(record_shard_for(ref), tokens, unique, requests, p)
 
 
 # -- phase D: assemble -----------------------------------------------------------------
@@ -398,14 +413,15 @@ def match_sharded(
         done += 1
 
     # Phase C: one job per (batch, record shard) the batch's plans ask something of.
-    firsts = index.record_firsts()
+    firsts = [s.first for s in index.record_shards]
     c_meta: list[tuple[int, list[Request]]] = []
     c_jobs = []
     for b, (query, batch_plans) in enumerate(zip(queries, plans, strict=True)):
-        tokens = [e.tokens for e in query.encodings]  # one object shared by the batch's jobs
+        # One object each, shared by the batch's jobs (Ray puts each in its store once).
+        tokens = [e.tokens for e in query.encodings]
         for r, requests in route(batch_plans, firsts).items():
             c_meta.append((b, requests))
-            c_jobs.append((tokens, requests, record_refs[r], p))
+            c_jobs.append((tokens, query.unique, requests, record_refs[r], p))
     aligned: list[list[list[Aligned]]] = [[[] for _ in q.encodings] for q in queries]
     out: list[list[tuple[Encoded, RecordOverlap]]] = []
 
