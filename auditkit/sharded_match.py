@@ -12,16 +12,18 @@ A. **Look up** (one job per batch and gram shard): the batch's n-gram hashes tha
    grams rare enough to be used (df <= max(``seed_max_df``, ``dcr_df_cap``)), the first
    posting of every gram (a run of common grams is followed in its first n-gram's first
    posting), and the exact-gram df.
-B. **Merge** (driver): each gram is answered by exactly one shard, so the answers are
-   scattered back to their query positions and the postings stably sorted by position,
-   which restores the unsharded posting order. Then per record, as the unsharded matcher
-   does: seeds to clusters, the DCR candidate records, the runs of common n-grams; each
-   becomes a request to the record shard that owns its source record.
-C. **Align** (one job per batch and record shard): the alignment of every cluster whose
-   source record the shard owns, the Jaccard of its DCR candidates, the extension of
-   its runs. Runs are extended whether or not they will turn out to overlap a leak (the
-   leaks are only known after judging, on the driver); the driver drops those that do,
-   exactly as the unsharded matcher skips them.
+B. **Merge** (driver, vectorised per batch): each gram is answered by exactly one shard,
+   so the answers are scattered back to their query positions and the postings stably
+   sorted by position, which restores the unsharded posting order. Then per record, as
+   the unsharded matcher does: the seeds (in source records holding at least
+   ``min_seeds``), the DCR candidate records, the runs of common n-grams; each goes as a
+   request to the record shard that owns its source record.
+C. **Align** (one job per batch and record shard): clustering of the seeds in the
+   records the shard owns (clusters never span records, so each shard clusters its part
+   exactly as the unsharded matcher does), the alignment of each cluster, the Jaccard of
+   its DCR candidates, the extension of its runs. Runs are extended whether or not they
+   will turn out to overlap a leak (the leaks are only known after judging, on the
+   driver); the driver drops those that do, exactly as the unsharded matcher skips them.
 D. **Assemble** (driver): judging, ordering and :class:`RecordOverlap` through the same
    functions as :func:`match_record`.
 
@@ -182,7 +184,9 @@ class RecordPlan:
     """What one synthetic record needs from the record shards, and its exact-gram df."""
 
     exact_df: Any
-    clusters: list[tuple[int, list[tuple[int, int]]]] = field(default_factory=list)
+    # Seeds (synthetic position, source record, source position) in records with at least
+    # min_seeds of them, in the unsharded order; clustered on the record shards.
+    seeds: tuple[Any, Any, Any] = ()
     dcr: list[int] = field(default_factory=list)  # candidate source records, ascending
     runs: list[tuple[int, int, int, int]] = field(default_factory=list)  # start, end, rec, j
 
@@ -192,7 +196,7 @@ class Request:
     """The work one synthetic record asks of one record shard (indexes into its plan)."""
 
     record: int  # the synthetic record's position in its batch
-    clusters: tuple[tuple[int, int, list[tuple[int, int]]], ...]  # (number, source, members)
+    seeds: tuple[Any, Any, Any]  # the plan's seeds in source records the shard owns
     dcr: tuple[int, ...]  # source records to compute the Jaccard with
     runs: tuple[tuple[int, int, int, int, int], ...]  # (number, start, end, source, j)
 
@@ -240,8 +244,7 @@ def merge_batch(
         sr, sj = post_record[p0:p1], post_pos[p0:p1]
         posting_df = local_df[at]
         seed = posting_df <= p.seed_max_df
-        si, sr_seed, sj_seed = _enough_seeds(at[seed], sr[seed], sj[seed], p)
-        plan.clusters = _clusters(si, sr_seed, sj_seed, p)
+        plan.seeds = _enough_seeds(at[seed], sr[seed], sj[seed], p)
         usable = sr[posting_df <= p.dcr_df_cap]
         if len(usable) and s1 > s0:
             plan.dcr = dcr_candidates(usable, p)
@@ -257,35 +260,54 @@ def merge_batch(
 def route(plans: list[RecordPlan], firsts: list[int]) -> dict[int, list[Request]]:
     """Group the batch's phase C work by the record shard owning each source record.
 
-    ``firsts`` holds each record shard's first record id, ascending.
+    ``firsts`` holds each record shard's first record id, ascending. A record's seeds are
+    split by owner keeping their order: clustering is per source record, so each shard
+    clusters its part exactly as the unsharded matcher would.
     """
+    import numpy as np
+
+    edges = np.array(firsts[1:], dtype=np.int64)
 
     def owner(record: int) -> int:
         return bisect.bisect_right(firsts, record) - 1
 
-    by_shard: dict[int, dict[int, tuple[list[Any], list[Any], list[Any]]]] = {}
+    by_shard: dict[int, dict[int, tuple[Any, list[Any], list[Any]]]] = {}
     for i, plan in enumerate(plans):
-        for c, (record, members) in enumerate(plan.clusters):
-            by_shard.setdefault(owner(record), {}).setdefault(i, ([], [], []))[0].append(
-                (c, record, members)
-            )
+
+        def work(shard: int, i: int = i) -> tuple[Any, list[Any], list[Any]]:
+            return by_shard.setdefault(shard, {}).setdefault(i, ([], [], []))
+
+        si, sr, sj = plan.seeds
+        if len(sr):
+            shard_ids = np.searchsorted(edges, sr, side="right")
+            for shard in np.unique(shard_ids).tolist():
+                mine = shard_ids == shard
+                work(shard)[0].append((si[mine], sr[mine], sj[mine]))
         for record in plan.dcr:
-            by_shard.setdefault(owner(record), {}).setdefault(i, ([], [], []))[1].append(record)
+            work(owner(record))[1].append(record)
         for r, (start, end, record, j) in enumerate(plan.runs):
-            by_shard.setdefault(owner(record), {}).setdefault(i, ([], [], []))[2].append(
-                (r, start, end, record, j)
-            )
+            work(owner(record))[2].append((r, start, end, record, j))
+    empty = _no_seeds()
     return {
-        shard: [Request(i, tuple(c), tuple(d), tuple(r)) for i, (c, d, r) in sorted(work.items())]
+        shard: [
+            Request(i, seeds[0] if seeds else empty, tuple(d), tuple(r))
+            for i, (seeds, d, r) in sorted(work.items())
+        ]
         for shard, work in sorted(by_shard.items())
     }
 
 
+def _no_seeds() -> tuple[Any, Any, Any]:
+    import numpy as np
+
+    return np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int32)
+
+
 # -- phase C: align in one record shard ------------------------------------------------
 
-#: Per request: aligned clusters (number, passage or None, longest identical run),
-#: Jaccards (source record, similarity), extended runs (number, length).
-Aligned = tuple[list[tuple[int, Match | None, int]], list[tuple[int, float]], list[tuple[int, int]]]
+#: Per request: aligned clusters in cluster order (passage or None, longest identical
+#: run), Jaccards (source record, similarity), extended runs (number, length).
+Aligned = tuple[list[tuple[Match | None, int]], list[tuple[int, float]], list[tuple[int, int]]]
 
 
 def align_requests(
@@ -304,8 +326,8 @@ def align_requests(
     for req in requests:
         mine = tokens[req.record]
         clusters = [
-            (c, *align_cluster(mine, shard.record_tokens(rec), rec, members, p))
-            for c, rec, members in req.clusters
+            align_cluster(mine, shard.record_tokens(rec), rec, members, p)
+            for rec, members in _clusters(*req.seeds, p)
         ]
         grams = unique[req.record]
         jaccards = [(rec, jaccard(grams, shard.record_tokens(rec), p)) for rec in req.dcr]
@@ -334,22 +356,23 @@ def align_job(
 def assemble(
     enc: Encoded, plan: RecordPlan, aligned: list[Aligned], exact_n: int, p: MatchParams
 ) -> RecordOverlap:
-    """One record's result from its plan and the record shards' answers (phase D)."""
-    clusters: dict[int, tuple[Match | None, int]] = {}
+    """One record's result from its plan and the record shards' answers (phase D).
+
+    ``aligned`` is in record shard order: shards own ascending record ranges and cluster
+    per record, so their clusters in that order are the unsharded cluster order.
+    """
     similarity: dict[int, float] = {}
     lengths: dict[int, int] = {}
-    for done, jaccards, runs in aligned:
-        clusters.update((c, (m, run)) for c, m, run in done)
-        similarity.update(jaccards)
-        lengths.update(runs)
     candidates: list[Match] = []
     alike: list[Match] = []
     longest_any = 0
-    for c in range(len(plan.clusters)):
-        found, exact_run = clusters[c]
-        longest_any = max(longest_any, exact_run)
-        if found is not None:
-            (alike if found.kind == "alike" else candidates).append(found)
+    for done, jaccards, runs in aligned:
+        similarity.update(jaccards)
+        lengths.update(runs)
+        for found, exact_run in done:
+            longest_any = max(longest_any, exact_run)
+            if found is not None:
+                (alike if found.kind == "alike" else candidates).append(found)
     judged, boilerplate_passages = judge_record(
         len(enc.tokens), candidates, alike, plan.exact_df, exact_n, p
     )
