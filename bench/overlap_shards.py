@@ -11,9 +11,11 @@ K > 1 is ``ShardedIndex.build`` into a temporary folder (shards written and memo
 as they are built, as the check does) and ``match_sharded`` through the same executor,
 with ``R = --record-shards`` (default K) record shards. Measured: wall and main-process
 CPU seconds and peak RSS (VmHWM, reset per stage) of the build and the matching, the
-number of jobs per phase, the bytes of the jobs' query arrays and answers (what crosses
-to and from workers besides the shards), and whether every synthetic record's result
-equals the replicated index's.
+driver's own share of the matching wall time (outside the executor's map: merging and
+assembling), the number of jobs per phase, the bytes of the jobs' query arrays and
+answers (what crosses to and from workers besides the index or shards; a phase C job
+counts its batch's token arrays, which Ray puts in its store once per batch), and whether
+every synthetic record's result equals the replicated index's.
 
 A benchmark: it prints measured figures and never asserts them. On a busy machine the wall
 times are inflated; the load average is printed.
@@ -28,6 +30,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,7 +65,9 @@ def measure(size: int, n_synthetic: int, shards: int, record_shards: int, worker
 
         def map_fn(fn, jobs):
             jobs = list(jobs)
+            start = time.perf_counter()
             results = list(executor.map(fn, jobs))
+            traffic["in_map"] = traffic.get("in_map", 0.0) + time.perf_counter() - start
             kept.append((fn.__name__, jobs, results))
             return results
 
@@ -142,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
           f"of ~350 words; workers={args.workers}; load average {os.getloadavg()}")  # fmt: skip
     print("K = n-gram shards (1 = replicated SourceIndex), R = record shards")
     header = ("K", "R", "build s", "build CPU s", "build peak MiB", "match s", "match CPU s",
-              "match peak MiB", "jobs (encode/A/C)", "job+answer MiB", "index MiB",
+              "match peak MiB", "driver s", "jobs (encode/A/C)", "job+answer MiB", "index MiB",
               "same results")  # fmt: skip
     print(" | ".join(header))
     for row in rows:
@@ -157,7 +162,8 @@ def main(argv: list[str] | None = None) -> None:
         print(" | ".join([
             str(row["shards"]), str(row["record_shards"] if row["shards"] > 1 else "-"),
             f"{b['wall']:.1f}", f"{b['cpu']:.1f}", f"{b['peak'] / MIB:.0f}",
-            f"{m['wall']:.1f}", f"{m['cpu']:.1f}", f"{m['peak'] / MIB:.0f}", counts,
+            f"{m['wall']:.1f}", f"{m['cpu']:.1f}", f"{m['peak'] / MIB:.0f}",
+            f"{m['wall'] - row['traffic']['in_map']:.1f}", counts,
             f"{moved:.1f}", f"{row['index_bytes'] / MIB:.0f}", same,
         ]))  # fmt: skip
     print(f"load average at the end: {os.getloadavg()}")

@@ -196,3 +196,14 @@ def test_save_load_round_trip_memory_mapped(tmp_path):
     # Pickled (as for a Ray object store), a memory-mapped shard travels as plain arrays.
     copy = pickle.loads(pickle.dumps(built.gram_shards[1]))
     assert np.array_equal(copy.post_record, index.gram_shards[1].post_record)
+
+
+def test_index_shards_below_one_is_a_policy_error_naming_the_key(tmp_path):
+    from auditkit.errors import PolicyError
+    from auditkit.policy import load_policy
+
+    path = tmp_path / "policy.yaml"
+    path.write_text("name: sharded\nchecks:\n  overlap:\n    index_shards: 0\n")
+    with pytest.raises(PolicyError, match="greater than or equal to 1") as info:
+        load_policy(path)
+    assert info.value.field == "checks.overlap.index_shards" and info.value.exit_code == 2
