@@ -40,6 +40,7 @@ from auditkit.ngram_index import (
     _blocks,
     _corpus_grams,
     _record_counts,
+    concatenate,
     frequency,
     lookup_sorted,
 )
@@ -300,22 +301,9 @@ class ShardedIndex:
         with ``folder`` each shard is written there and memory-mapped as soon as it is
         built, so the driver holds one shard's build at a time (module docstring).
         """
-        import numpy as np
-
         if gram_shards < 1 or record_shards < 1:
             raise ValueError("gram_shards and record_shards must be >= 1")
-        docs = list(docs)
-        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-        doc_offset = np.zeros(len(docs) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=doc_offset[1:])
-
-        def cat(items: list[Encoded], name: str, dtype: Any) -> Any:
-            parts = [getattr(d, name) for d in items]
-            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
-
-        tokens = cat(docs, "tokens", np.uint64)
-        starts, ends = cat(docs, "starts", np.int32), cat(docs, "ends", np.int32)
-        del docs
+        tokens, starts, ends, doc_offset, _ = concatenate(docs)
         cuts = _record_cuts(doc_offset, record_shards)
         owners = []
         for r in range(record_shards):

@@ -234,18 +234,7 @@ class SourceIndex:
         """
         import numpy as np
 
-        docs = list(docs)
-        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-        doc_offset = np.zeros(len(docs) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=doc_offset[1:])
-
-        def cat(items: list[Encoded], field: str, dtype: Any) -> Any:
-            parts = [getattr(d, field) for d in items]
-            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
-
-        tokens = cat(docs, "tokens", np.uint64)
-        starts, ends = cat(docs, "starts", np.int32), cat(docs, "ends", np.int32)
-        del docs
+        tokens, starts, ends, doc_offset, lengths = concatenate(docs)
         total = len(tokens)
         offset_type = np.int32 if total < 2**31 - 1 else np.int64
         record_of = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
@@ -384,6 +373,28 @@ def _blocks(sorted_values: Any, offset_type: Any) -> tuple[Any, Any]:
     if len(end):
         end[-1] = len(sorted_values)
     return start, end
+
+
+def concatenate(docs: Iterable[Encoded]) -> tuple[Any, Any, Any, Any, Any]:
+    """All records' tokens, starts and ends concatenated, with ``doc_offset`` and lengths.
+
+    ``doc_offset[i]`` is where record i's tokens begin (int64[D+1]). The encodings are
+    released on return when the caller holds no other reference (a generator or a
+    temporary list), so they and the concatenation coexist only while it runs.
+    """
+    import numpy as np
+
+    docs = list(docs)
+    lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+    doc_offset = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=doc_offset[1:])
+
+    def cat(name: str, dtype: Any) -> Any:
+        parts = [getattr(d, name) for d in docs]
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
+
+    return (cat("tokens", np.uint64), cat("starts", np.int32), cat("ends", np.int32),
+            doc_offset, lengths)  # fmt: skip
 
 
 def _record_counts(post_record: Any, block_start: Any, block_end: Any) -> Any:

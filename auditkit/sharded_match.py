@@ -179,6 +179,12 @@ def lookup_job(args: tuple[Any, Any, GramShard | str, int]) -> ShardAnswer:
 # -- phase B: merge, per synthetic record ----------------------------------------------
 
 
+def _no_seeds() -> tuple[Any, Any, Any]:
+    import numpy as np
+
+    return np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int32)
+
+
 @dataclass
 class RecordPlan:
     """What one synthetic record needs from the record shards, and its exact-gram df."""
@@ -186,7 +192,7 @@ class RecordPlan:
     exact_df: Any
     # Seeds (synthetic position, source record, source position) in records with at least
     # min_seeds of them, in the unsharded order; clustered on the record shards.
-    seeds: tuple[Any, Any, Any] = ()
+    seeds: tuple[Any, Any, Any] = field(default_factory=_no_seeds)
     dcr: list[int] = field(default_factory=list)  # candidate source records, ascending
     runs: list[tuple[int, int, int, int]] = field(default_factory=list)  # start, end, rec, j
 
@@ -295,12 +301,6 @@ def route(plans: list[RecordPlan], firsts: list[int]) -> dict[int, list[Request]
         ]
         for shard, work in sorted(by_shard.items())
     }
-
-
-def _no_seeds() -> tuple[Any, Any, Any]:
-    import numpy as np
-
-    return np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int32)
 
 
 # -- phase C: align in one record shard ------------------------------------------------
