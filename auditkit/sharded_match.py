@@ -63,6 +63,12 @@ from auditkit.overlap_match import (
 )
 from auditkit.text import ngram_hashes
 
+#: Batches whose jobs are ordered shard by shard: an executor that groups consecutive jobs
+#: into one task (Ray: up to 16) then gives each task one shard, or two where its group
+#: crosses a shard boundary, instead of every shard. The driver holds one wave's phase A
+#: answers (the postings) at a time.
+WAVE = 16
+
 #: ``map(fn, jobs)`` of an executor: results in job order.
 MapFn = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
 
@@ -409,65 +415,81 @@ def match_sharded(
     bounds = index.bounds
     shards = len(index.gram_shards)
     cap = max(p.seed_max_df, p.dcr_df_cap)
+    waves = [range(w, min(w + WAVE, len(queries))) for w in range(0, len(queries), WAVE)]
 
-    # Phase A: one job per (batch, gram shard) the batch has n-grams in.
-    meta: list[tuple[int, Any, Any]] = []
+    # Phase A: one job per (batch, gram shard) the batch has n-grams in, shard by shard
+    # within each wave of batches.
+    splits = [
+        (_split(shard_of(q.seed, bounds), shards), _split(shard_of(q.exact, bounds), shards))
+        for q in queries
+    ]
+    meta: list[tuple[int, int, Any, Any]] = []
     jobs = []
-    for b, query in enumerate(queries):
-        seed_at = _split(shard_of(query.seed, bounds), shards)
-        exact_at = _split(shard_of(query.exact, bounds), shards)
+    for w, wave in enumerate(waves):
         for k in range(shards):
-            if len(seed_at[k]) or len(exact_at[k]):
-                meta.append((b, seed_at[k], exact_at[k]))
-                jobs.append((query.seed[seed_at[k]], query.exact[exact_at[k]], gram_refs[k], cap))
+            for b in wave:
+                seed_at, exact_at = splits[b][0][k], splits[b][1][k]
+                if len(seed_at) or len(exact_at):
+                    meta.append((w, b, seed_at, exact_at))
+                    query = queries[b]
+                    jobs.append((query.seed[seed_at], query.exact[exact_at], gram_refs[k], cap))
+    del splits
     answers: list[list[tuple[Any, Any, ShardAnswer]]] = [[] for _ in queries]
     plans: list[list[RecordPlan]] = []
-    results = iter(map_fn(lookup_job, jobs))
+
+    def merge_wave(w: int) -> None:
+        for b in waves[w]:
+            plans.append(merge_batch(queries[b], answers[b], p))
+            answers[b] = []
+
     done = 0
-    for (b, seed_at, exact_at), ans in zip(meta, results, strict=True):
-        while done < b:  # every earlier batch has all its answers: merge it
-            plans.append(merge_batch(queries[done], answers[done], p))
-            answers[done] = []
+    for (w, b, seed_at, exact_at), ans in zip(meta, map_fn(lookup_job, jobs), strict=True):
+        while done < w:  # every earlier wave has all its answers: merge it
+            merge_wave(done)
             done += 1
         answers[b].append((seed_at, exact_at, ans))
-    while done < len(queries):
-        plans.append(merge_batch(queries[done], answers[done], p))
-        answers[done] = []
-        done += 1
+    for w in range(done, len(waves)):
+        merge_wave(w)
+    del meta, jobs
 
-    # Phase C: one job per (batch, record shard) the batch's plans ask something of.
+    # Phase C: one job per (batch, record shard) the batch's plans ask something of, shard
+    # by shard within each wave. A record's answers thus arrive in record shard order.
     firsts = [s.first for s in index.record_shards]
-    c_meta: list[tuple[int, list[Request]]] = []
+    routes = [route(batch_plans, firsts) for batch_plans in plans]
+    # One object each per batch, shared by its jobs (Ray puts each in its store once).
+    tokens = [[e.tokens for e in q.encodings] for q in queries]
+    c_meta: list[tuple[int, int, list[Request]]] = []
     c_jobs = []
-    for b, (query, batch_plans) in enumerate(zip(queries, plans, strict=True)):
-        # One object each, shared by the batch's jobs (Ray puts each in its store once).
-        tokens = [e.tokens for e in query.encodings]
-        for r, requests in route(batch_plans, firsts).items():
-            c_meta.append((b, requests))
-            c_jobs.append((tokens, query.unique, requests, record_refs[r], p))
+    for w, wave in enumerate(waves):
+        for r in range(len(index.record_shards)):
+            for b in wave:
+                if r in routes[b]:
+                    c_meta.append((w, b, routes[b][r]))
+                    c_jobs.append((tokens[b], queries[b].unique, routes[b][r], record_refs[r], p))
+    del routes
     aligned: list[list[list[Aligned]]] = [[[] for _ in q.encodings] for q in queries]
     out: list[list[tuple[Encoded, RecordOverlap]]] = []
 
-    def finish(b: int) -> None:
-        query = queries[b]
-        out.append([
-            (enc, assemble(enc, plan, got, index.exact_n, p))
-            for enc, plan, got in zip(query.encodings, plans[b], aligned[b], strict=True)
-        ])  # fmt: skip
-        aligned[b] = []
-        if on_batch is not None:
-            on_batch(len(query.encodings))
+    def finish_wave(w: int) -> None:
+        for b in waves[w]:
+            query = queries[b]
+            out.append([
+                (enc, assemble(enc, plan, got, index.exact_n, p))
+                for enc, plan, got in zip(query.encodings, plans[b], aligned[b], strict=True)
+            ])  # fmt: skip
+            aligned[b] = []
+            if on_batch is not None:
+                on_batch(len(query.encodings))
 
     done = 0
-    for (b, requests), got in zip(c_meta, map_fn(align_job, c_jobs), strict=True):
-        while done < b:
-            finish(done)
+    for (w, b, requests), got in zip(c_meta, map_fn(align_job, c_jobs), strict=True):
+        while done < w:
+            finish_wave(done)
             done += 1
         for req, res in zip(requests, got, strict=True):
             aligned[b][req.record].append(res)
-    while done < len(queries):
-        finish(done)
-        done += 1
+    for w in range(done, len(waves)):
+        finish_wave(w)
     return out
 
 

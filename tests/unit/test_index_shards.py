@@ -207,3 +207,11 @@ def test_index_shards_below_one_is_a_policy_error_naming_the_key(tmp_path):
     with pytest.raises(PolicyError, match="greater than or equal to 1") as info:
         load_policy(path)
     assert info.value.field == "checks.overlap.index_shards" and info.value.exit_code == 2
+
+
+def test_waves_of_batches_give_the_same_results(monkeypatch):
+    from auditkit import sharded_match
+
+    monkeypatch.setattr(sharded_match, "WAVE", 2)  # 10 records in batches of 2: 3 waves
+    index = ShardedIndex.build(ENCODED, 4, 8, 3, 2)
+    assert sharded(index, P, batch=2) == REFERENCE[P]
