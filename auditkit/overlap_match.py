@@ -116,7 +116,9 @@ def expand_postings(index: Any, locs: Any) -> tuple[Any, Any, Any]:
     return owner, np.asarray(index.post_record[flat]), np.asarray(index.post_pos[flat])
 
 
-def _clusters(si: Any, sr: Any, sj: Any, p: MatchParams) -> list[tuple[int, list[tuple[int, int]]]]:
+def seed_clusters(
+    si: Any, sr: Any, sj: Any, p: MatchParams
+) -> list[tuple[int, list[tuple[int, int]]]]:
     """Group seeds (synthetic pos, record, source pos) into candidate passages per record."""
     import numpy as np
 
@@ -176,8 +178,8 @@ def _candidates(
     out: list[Match] = []
     alike: list[Match] = []
     longest = 0
-    si, sr, sj = _enough_seeds(si, sr, sj, p)
-    for record, members in _clusters(si, sr, sj, p):
+    si, sr, sj = enough_seeds(si, sr, sj, p)
+    for record, members in seed_clusters(si, sr, sj, p):
         found, exact_run = align_cluster(tokens, index.record_tokens(record), record, members, p)
         longest = max(longest, exact_run)
         if found is not None:
@@ -185,7 +187,7 @@ def _candidates(
     return out, alike, longest
 
 
-def _enough_seeds(si: Any, sr: Any, sj: Any, p: MatchParams) -> tuple[Any, Any, Any]:
+def enough_seeds(si: Any, sr: Any, sj: Any, p: MatchParams) -> tuple[Any, Any, Any]:
     """The seeds in source records holding at least ``min_seeds`` of them.
 
     A copied passage leaves many seeds in its source record; a record sharing a phrase or

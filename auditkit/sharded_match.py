@@ -46,12 +46,11 @@ from auditkit.overlap_match import (
     Match,
     MatchParams,
     RecordOverlap,
-    _clusters,
-    _enough_seeds,
     align_cluster,
     closest,
     common_runs,
     dcr_candidates,
+    enough_seeds,
     expand_postings,
     extend_run,
     jaccard,
@@ -59,6 +58,7 @@ from auditkit.overlap_match import (
     leak_ranges,
     overlaps,
     run_match,
+    seed_clusters,
     summarise,
 )
 from auditkit.text import ngram_hashes
@@ -125,9 +125,9 @@ def _concat(parts: list[Any]) -> tuple[Any, Any]:
 
 def encode_queries(args: tuple[Sequence[str], int, int]) -> QueryBatch:
     """Phase 0 job: encode a batch of texts and hash its seed and exact n-grams."""
-    texts, seed_n, exact_n = args
     import numpy as np
 
+    texts, seed_n, exact_n = args
     encodings = [encode(t) for t in texts]
     seeds = [ngram_hashes(e.tokens, seed_n) for e in encodings]
     unique = [np.unique(s) for s in seeds]
@@ -256,7 +256,7 @@ def merge_batch(
         sr, sj = post_record[p0:p1], post_pos[p0:p1]
         posting_df = local_df[at]
         seed = posting_df <= p.seed_max_df
-        plan.seeds = _enough_seeds(at[seed], sr[seed], sj[seed], p)
+        plan.seeds = enough_seeds(at[seed], sr[seed], sj[seed], p)
         usable = sr[posting_df <= p.dcr_df_cap]
         if len(usable) and s1 > s0:
             plan.dcr = dcr_candidates(usable, p)
@@ -333,7 +333,7 @@ def align_requests(
         mine = tokens[req.record]
         clusters = [
             align_cluster(mine, shard.record_tokens(rec), rec, members, p)
-            for rec, members in _clusters(*req.seeds, p)
+            for rec, members in seed_clusters(*req.seeds, p)
         ]
         grams = unique[req.record]
         jaccards = [(rec, jaccard(grams, shard.record_tokens(rec), p)) for rec in req.dcr]
