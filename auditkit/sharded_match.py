@@ -147,8 +147,9 @@ class ShardAnswer:
     df: Any  # int32[Q], 0 where not found
     first_record: Any  # int32[Q] first posting of each found gram (-1 if not found)
     first_pos: Any  # int32[Q]
-    owner: Any  # int64[P] the query gram of each posting returned
-    post_record: Any  # int32[P] postings of the found grams with df <= cap, by query gram
+    wanted: Any  # int32[W] the query grams whose postings are returned (df <= cap)
+    counts: Any  # int32[W] how many postings each has (run lengths: no per-posting owner)
+    post_record: Any  # int32[P] their postings, gram after gram
     post_pos: Any  # int32[P]
     exact_df: Any  # int32[X] df of each query exact n-gram (0 if none)
 
@@ -167,10 +168,11 @@ def answer(shard: GramShard, seed: Any, exact: Any, cap: int) -> ShardAnswer:
         df = np.zeros(len(seed), np.int32)
         first_record = first_pos = np.full(len(seed), -1, np.int32)
     wanted = np.flatnonzero(found & (df <= cap))
-    owner, post_record, post_pos = expand_postings(shard, loc[wanted])
+    _, post_record, post_pos = expand_postings(shard, loc[wanted])
+    counts = np.asarray(shard.block_end)[loc[wanted]] - np.asarray(shard.block_start)[loc[wanted]]
     return ShardAnswer(
         found=found, df=df, first_record=first_record, first_pos=first_pos,
-        owner=wanted[owner] if len(owner) else owner.astype(np.int64),
+        wanted=wanted.astype(np.int32), counts=counts.astype(np.int32),
         post_record=np.asarray(post_record, np.int32), post_pos=np.asarray(post_pos, np.int32),
         exact_df=np.asarray(shard.exact_frequency(exact), np.int32),
     )  # fmt: skip
@@ -234,7 +236,7 @@ def merge_batch(
         found[seed_at], df[seed_at] = ans.found, ans.df
         first_record[seed_at], first_pos[seed_at] = ans.first_record, ans.first_pos
         exact_df[exact_at] = ans.exact_df
-        owners.append(seed_at[ans.owner])
+        owners.append(np.repeat(seed_at[ans.wanted], ans.counts))
         records.append(ans.post_record)
         positions.append(ans.post_pos)
     owner = np.concatenate(owners) if owners else np.empty(0, np.int64)

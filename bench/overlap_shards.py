@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> None:
           f"of ~350 words; workers={args.workers}; load average {os.getloadavg()}")  # fmt: skip
     print("K = n-gram shards (1 = replicated SourceIndex), R = record shards")
     header = ("K", "R", "build s", "build CPU s", "build peak MiB", "match s", "match CPU s",
-              "match peak MiB", "driver s", "jobs (encode/A/C)", "job+answer MiB", "index MiB",
-              "same results")  # fmt: skip
+              "match peak MiB", "driver s", "jobs (encode/A/C)", "job+answer MiB (encode/A/C)",
+              "index MiB", "same results")  # fmt: skip
     print(" | ".join(header))
     for row in rows:
         b, m = row["stages"]["build"], row["stages"]["match"]
@@ -157,14 +157,18 @@ def main(argv: list[str] | None = None) -> None:
                                                                "align_job"))  # fmt: skip
         if row["shards"] == 1:
             counts = f"{jobs.get('match_batch', 0)} (one per batch)"
-        moved = sum(row["traffic"]["bytes"].values()) / MIB
+        sizes = row["traffic"]["bytes"]
+        moved = "/".join(f"{sizes.get(name, 0) / MIB:.1f}" for name in
+                         ("encode_queries", "lookup_job", "align_job"))  # fmt: skip
+        if row["shards"] == 1:
+            moved = f"{sizes.get('match_batch', 0) / MIB:.1f}"
         same = "reference" if row is rows[0] else str(row["results"] == reference)
         print(" | ".join([
             str(row["shards"]), str(row["record_shards"] if row["shards"] > 1 else "-"),
             f"{b['wall']:.1f}", f"{b['cpu']:.1f}", f"{b['peak'] / MIB:.0f}",
             f"{m['wall']:.1f}", f"{m['cpu']:.1f}", f"{m['peak'] / MIB:.0f}",
             f"{m['wall'] - row['traffic']['in_map']:.1f}", counts,
-            f"{moved:.1f}", f"{row['index_bytes'] / MIB:.0f}", same,
+            moved, f"{row['index_bytes'] / MIB:.0f}", same,
         ]))  # fmt: skip
     print(f"load average at the end: {os.getloadavg()}")
     opts = f"--size {args.size} --synthetic {args.synthetic} --shards {args.shards}"
