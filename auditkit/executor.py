@@ -128,6 +128,29 @@ def _substitute(value: Any, slots: dict[int, int]) -> Any:
     return value
 
 
+def _pack(
+    jobs: Sequence[Any], slots: dict[int, int], refs: Sequence[Any]
+) -> tuple[list[Any], list[Any]]:
+    """One task's jobs with shared objects replaced by slots, and the references they use.
+
+    Slots are numbered per task, so a task is given (and Ray fetches to its node) only
+    the shared objects its own jobs use: with the overlap check's sharded index, the
+    shard or two its jobs ask, not every shard.
+    """
+    used: dict[int, int] = {}  # id of a shared object -> its slot in this task
+
+    def collect(value: Any) -> None:
+        if id(value) in slots:
+            used.setdefault(id(value), len(used))
+        elif isinstance(value, tuple):
+            for part in value:
+                collect(part)
+
+    for job in jobs:
+        collect(job)
+    return [_substitute(job, used) for job in jobs], [refs[slots[key]] for key in used]
+
+
 def _restore(value: Any, shared: Sequence[Any]) -> Any:
     if isinstance(value, _Shared):
         return shared[value.slot]
@@ -175,7 +198,7 @@ class RayExecutor:
     argument transfer: about a millisecond) is amortised over many records; at most a few
     chunks per worker are in flight, so memory stays bounded on any corpus size. An
     object that occurs in more than one job (the overlap source index, a PHI engine spec)
-    is put in the object store once, and every task gets a reference to it.
+    is put in the object store once, and every task that uses it gets a reference to it.
     """
 
     engine = "ray"
@@ -274,19 +297,16 @@ class RayExecutor:
         refs = [ray.put(obj) for obj in shared]
         slots = {id(obj): i for i, obj in enumerate(shared)}
         size = self.chunk_for(len(jobs))
-        chunks = (
-            [_substitute(job, slots) for job in jobs[i : i + size]]
-            for i in range(0, len(jobs), size)
-        )
+        chunks = (_pack(jobs[i : i + size], slots, refs) for i in range(0, len(jobs), size))
         window = self.in_flight_per_worker * self._parallelism
         pending: deque[Any] = deque()
         try:
-            for chunk in itertools.islice(chunks, window):
-                pending.append(self._remote.remote(fn, chunk, *refs))
+            for chunk, used in itertools.islice(chunks, window):
+                pending.append(self._remote.remote(fn, chunk, *used))
             while pending:
                 results = self._get(pending.popleft())
-                for chunk in itertools.islice(chunks, 1):
-                    pending.append(self._remote.remote(fn, chunk, *refs))
+                for chunk, used in itertools.islice(chunks, 1):
+                    pending.append(self._remote.remote(fn, chunk, *used))
                 yield from results
         finally:
             for ref in pending:

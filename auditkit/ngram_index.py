@@ -234,18 +234,7 @@ class SourceIndex:
         """
         import numpy as np
 
-        docs = list(docs)
-        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-        doc_offset = np.zeros(len(docs) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=doc_offset[1:])
-
-        def cat(items: list[Encoded], field: str, dtype: Any) -> Any:
-            parts = [getattr(d, field) for d in items]
-            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
-
-        tokens = cat(docs, "tokens", np.uint64)
-        starts, ends = cat(docs, "starts", np.int32), cat(docs, "ends", np.int32)
-        del docs
+        tokens, starts, ends, doc_offset, lengths = concatenate(docs)
         total = len(tokens)
         offset_type = np.int32 if total < 2**31 - 1 else np.int64
         record_of = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
@@ -263,15 +252,7 @@ class SourceIndex:
         del where
         block_start, block_end = _blocks(grams, offset_type)
         grams = grams[block_start]
-        # df: postings minus repeats (the gram again in the same record, adjacent here).
-        repeat = np.zeros(len(post_record), dtype=bool)
-        if len(post_record) > 1:
-            np.equal(post_record[1:], post_record[:-1], out=repeat[1:])
-            repeat[block_start] = False
-        df = (block_end - block_start).astype(np.int32)
-        if len(grams):
-            df -= np.add.reduceat(repeat, block_start, dtype=np.int32)
-        del repeat
+        df = _record_counts(post_record, block_start, block_end)
 
         del record_of
         # Distinct records per exact n-gram: unique within each record, then count.
@@ -310,21 +291,11 @@ class SourceIndex:
 
     def lookup(self, grams: Any) -> tuple[Any, Any]:
         """For each query gram: its index in ``self.grams`` and whether it occurs at all."""
-        import numpy as np
-
-        loc = np.searchsorted(self.grams, grams)
-        loc = np.minimum(loc, max(len(self.grams) - 1, 0))
-        found = (self.grams[loc] == grams) if len(self.grams) else np.zeros(len(grams), bool)
-        return loc, found
+        return lookup_sorted(self.grams, grams)
 
     def exact_frequency(self, grams: Any) -> Any:
         """For each ``exact_n``-gram: in how many source records it occurs (0 if none)."""
-        import numpy as np
-
-        if not len(self.exact_grams):
-            return np.zeros(len(grams), dtype=np.int32)
-        loc = np.minimum(np.searchsorted(self.exact_grams, grams), len(self.exact_grams) - 1)
-        return np.where(self.exact_grams[loc] == grams, self.exact_df[loc], 0)
+        return frequency(self.exact_grams, self.exact_df, grams)
 
     def nbytes(self) -> int:
         """Memory held by the index arrays."""
@@ -402,3 +373,62 @@ def _blocks(sorted_values: Any, offset_type: Any) -> tuple[Any, Any]:
     if len(end):
         end[-1] = len(sorted_values)
     return start, end
+
+
+def concatenate(docs: Iterable[Encoded]) -> tuple[Any, Any, Any, Any, Any]:
+    """All records' tokens, starts and ends concatenated, with ``doc_offset`` and lengths.
+
+    ``doc_offset[i]`` is where record i's tokens begin (int64[D+1]). The encodings are
+    released on return when the caller holds no other reference (a generator or a
+    temporary list), so they and the concatenation coexist only while it runs.
+    """
+    import numpy as np
+
+    docs = list(docs)
+    lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+    doc_offset = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=doc_offset[1:])
+
+    def cat(name: str, dtype: Any) -> Any:
+        parts = [getattr(d, name) for d in docs]
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
+
+    return (cat("tokens", np.uint64), cat("starts", np.int32), cat("ends", np.int32),
+            doc_offset, lengths)  # fmt: skip
+
+
+def _record_counts(post_record: Any, block_start: Any, block_end: Any) -> Any:
+    """Distinct records per block of postings (records ascending within each block).
+
+    Postings minus repeats: the gram again in the same record is adjacent in its block.
+    """
+    import numpy as np
+
+    repeat = np.zeros(len(post_record), dtype=bool)
+    if len(post_record) > 1:
+        np.equal(post_record[1:], post_record[:-1], out=repeat[1:])
+        repeat[block_start] = False
+    counts = (block_end - block_start).astype(np.int32)
+    if len(block_start):
+        counts -= np.add.reduceat(repeat, block_start, dtype=np.int32)
+    return counts
+
+
+def lookup_sorted(sorted_grams: Any, grams: Any) -> tuple[Any, Any]:
+    """For each query gram: its index in ``sorted_grams`` and whether it is there at all."""
+    import numpy as np
+
+    loc = np.searchsorted(sorted_grams, grams)
+    loc = np.minimum(loc, max(len(sorted_grams) - 1, 0))
+    found = (sorted_grams[loc] == grams) if len(sorted_grams) else np.zeros(len(grams), bool)
+    return loc, found
+
+
+def frequency(exact_grams: Any, exact_df: Any, grams: Any) -> Any:
+    """For each query gram: its count in the (``exact_grams``, ``exact_df``) table, or 0."""
+    import numpy as np
+
+    if not len(exact_grams):
+        return np.zeros(len(grams), dtype=np.int32)
+    loc = np.minimum(np.searchsorted(exact_grams, grams), len(exact_grams) - 1)
+    return np.where(exact_grams[loc] == grams, exact_df[loc], 0)

@@ -96,8 +96,12 @@ class RecordOverlap:
         return any(m.leak for m in self.matches)
 
 
-def _expand_postings(index: SourceIndex, locs: Any) -> tuple[Any, Any, Any]:
-    """For gram indexes ``locs``: (query offset, record, position) of every posting."""
+def expand_postings(index: Any, locs: Any) -> tuple[Any, Any, Any]:
+    """For gram indexes ``locs``: (query offset, record, position) of every posting.
+
+    ``index`` is a :class:`SourceIndex` or one gram shard of a sharded index (anything
+    with ``block_start``, ``block_end``, ``post_record`` and ``post_pos``).
+    """
     import numpy as np
 
     starts = np.asarray(index.block_start[locs], dtype=np.int64)
@@ -112,7 +116,9 @@ def _expand_postings(index: SourceIndex, locs: Any) -> tuple[Any, Any, Any]:
     return owner, np.asarray(index.post_record[flat]), np.asarray(index.post_pos[flat])
 
 
-def _clusters(si: Any, sr: Any, sj: Any, p: MatchParams) -> list[tuple[int, list[tuple[int, int]]]]:
+def seed_clusters(
+    si: Any, sr: Any, sj: Any, p: MatchParams
+) -> list[tuple[int, list[tuple[int, int]]]]:
     """Group seeds (synthetic pos, record, source pos) into candidate passages per record."""
     import numpy as np
 
@@ -169,54 +175,76 @@ def _candidates(
     look-alikes (same template, other details: they only count towards a passage's
     support), and the longest identical run seen.
     """
-    import numpy as np
-
     out: list[Match] = []
     alike: list[Match] = []
     longest = 0
-    if len(sr):
-        # A copied passage leaves many seeds in its source record; a record sharing a
-        # phrase or two with the synthetic one is not worth aligning.
-        counts = np.bincount(sr)
-        keep = counts[sr] >= p.min_seeds
-        si, sr, sj = si[keep], sr[keep], sj[keep]
-    for record, members in _clusters(si, sr, sj, p):
-        src = index.record_tokens(record)
-        i0, j0 = members[0]
-        i1, j1 = members[-1][0] + p.seed_n, members[-1][1] + p.seed_n
-        while i0 > 0 and j0 > 0 and tokens[i0 - 1] == src[j0 - 1]:
-            i0, j0 = i0 - 1, j0 - 1
-        while i1 < len(tokens) and j1 < len(src) and tokens[i1] == src[j1]:
-            i1, j1 = i1 + 1, j1 + 1
-        # An edit right at a seed's edge stops exact extension; a margin on both sides lets
-        # the alignment carry the passage across it, and trimming drops what is not copied.
-        i0, j0 = max(0, i0 - p.max_gap), max(0, j0 - p.max_gap)
-        i1, j1 = min(len(tokens), i1 + p.max_gap), min(len(src), j1 + p.max_gap)
-        a, b = tokens[i0:i1].tolist(), src[j0:j1].tolist()
-        a0, a1, b0, b1, similarity, exact_run, copied = _align(a, b)
+    si, sr, sj = enough_seeds(si, sr, sj, p)
+    for record, members in seed_clusters(si, sr, sj, p):
+        found, exact_run = align_cluster(tokens, index.record_tokens(record), record, members, p)
         longest = max(longest, exact_run)
-        if a1 - a0 <= 0:
-            continue
-        start, end, s_start, s_end = i0 + a0, i0 + a1, j0 + b0, j0 + b1
-        identical = a[a0:a1] == b[b0:b1]
-        if identical and end - start >= p.min_exact_tokens:
-            kind = "exact"
-        elif not identical and copied >= p.near_min_copied and similarity >= p.near_similarity:
-            kind = "near"
-        elif exact_run >= p.min_exact_tokens:
-            # Not alike enough as a whole, but it holds a long verbatim run: report that.
-            op = _longest_equal(a[a0:a1], b[b0:b1])
-            start, end = i0 + a0 + op[0], i0 + a0 + op[1]
-            s_start, s_end = j0 + b0 + op[2], j0 + b0 + op[3]
-            kind, similarity = "exact", 1.0
-        else:
-            if similarity >= p.support_similarity and end - start >= p.min_exact_tokens:
-                alike.append(Match("alike", record, start, end, s_start, s_end, float(similarity),
-                                   exact_run, 0, False, False))  # fmt: skip
-            continue
-        out.append(Match(kind, record, start, end, s_start, s_end, float(similarity), exact_run,
-                         1, False, True))  # fmt: skip
+        if found is not None:
+            (alike if found.kind == "alike" else out).append(found)
     return out, alike, longest
+
+
+def enough_seeds(si: Any, sr: Any, sj: Any, p: MatchParams) -> tuple[Any, Any, Any]:
+    """The seeds in source records holding at least ``min_seeds`` of them.
+
+    A copied passage leaves many seeds in its source record; a record sharing a phrase or
+    two with the synthetic one is not worth aligning.
+    """
+    import numpy as np
+
+    if not len(sr):
+        return si, sr, sj
+    counts = np.bincount(sr)
+    keep = counts[sr] >= p.min_seeds
+    return si[keep], sr[keep], sj[keep]
+
+
+def align_cluster(
+    tokens: Any, src: Any, record: int, members: list[tuple[int, int]], p: MatchParams
+) -> tuple[Match | None, int]:
+    """Extend and align one seed cluster against its source record's tokens ``src``.
+
+    Returns the passage (``kind`` "exact" or "near" for a copy, "alike" for a look-alike
+    that only counts towards support; None when nothing is worth keeping) and the longest
+    identical run of the alignment. Needs only the two token arrays, so it runs wherever
+    the source record's tokens are (the sharded index aligns on the record's shard).
+    """
+    i0, j0 = members[0]
+    i1, j1 = members[-1][0] + p.seed_n, members[-1][1] + p.seed_n
+    while i0 > 0 and j0 > 0 and tokens[i0 - 1] == src[j0 - 1]:
+        i0, j0 = i0 - 1, j0 - 1
+    while i1 < len(tokens) and j1 < len(src) and tokens[i1] == src[j1]:
+        i1, j1 = i1 + 1, j1 + 1
+    # An edit right at a seed's edge stops exact extension; a margin on both sides lets
+    # the alignment carry the passage across it, and trimming drops what is not copied.
+    i0, j0 = max(0, i0 - p.max_gap), max(0, j0 - p.max_gap)
+    i1, j1 = min(len(tokens), i1 + p.max_gap), min(len(src), j1 + p.max_gap)
+    a, b = tokens[i0:i1].tolist(), src[j0:j1].tolist()
+    a0, a1, b0, b1, similarity, exact_run, copied = _align(a, b)
+    if a1 - a0 <= 0:
+        return None, exact_run
+    start, end, s_start, s_end = i0 + a0, i0 + a1, j0 + b0, j0 + b1
+    identical = a[a0:a1] == b[b0:b1]
+    if identical and end - start >= p.min_exact_tokens:
+        kind = "exact"
+    elif not identical and copied >= p.near_min_copied and similarity >= p.near_similarity:
+        kind = "near"
+    elif exact_run >= p.min_exact_tokens:
+        # Not alike enough as a whole, but it holds a long verbatim run: report that.
+        op = _longest_equal(a[a0:a1], b[b0:b1])
+        start, end = i0 + a0 + op[0], i0 + a0 + op[1]
+        s_start, s_end = j0 + b0 + op[2], j0 + b0 + op[3]
+        kind, similarity = "exact", 1.0
+    else:
+        if similarity >= p.support_similarity and end - start >= p.min_exact_tokens:
+            return Match("alike", record, start, end, s_start, s_end, float(similarity),
+                         exact_run, 0, False, False), exact_run  # fmt: skip
+        return None, exact_run
+    return Match(kind, record, start, end, s_start, s_end, float(similarity), exact_run,
+                 1, False, True), exact_run  # fmt: skip
 
 
 def _judge(
@@ -291,31 +319,76 @@ def match_record(enc: Encoded, index: SourceIndex, p: MatchParams) -> RecordOver
     loc, found = index.lookup(grams)
     df = np.where(found, np.asarray(index.df)[loc] if len(index.df) else 0, 0)
     seeds = np.flatnonzero(found & (df <= p.seed_max_df))
-    owner, sr, sj = _expand_postings(index, loc[seeds])
+    owner, sr, sj = expand_postings(index, loc[seeds])
     si = seeds[owner] if len(owner) else owner
     candidates, alike, longest_any = _candidates(tokens, index, si, sr, sj, p)
-    exact_grams = ngram_hashes(tokens, index.exact_n)
-    exact_df = index.exact_frequency(exact_grams)
-    judged, boilerplate_passages = _judge(
-        candidates, alike, _stock_coverage(len(tokens), exact_df, index.exact_n, p), p
+    exact_df = index.exact_frequency(ngram_hashes(tokens, index.exact_n))
+    judged, boilerplate_passages = judge_record(
+        len(tokens), candidates, alike, exact_df, index.exact_n, p
     )
-    leak_ranges = [(m.start, m.end) for m in judged if m.leak]
+    leaks = leak_ranges(judged)
     # Phrases too common to seed from (df > seed_max_df) are boilerplate by construction;
     # long runs of them are counted as discounted matches too.
-    runs = _boilerplate_runs(enc, index, loc, found & (df > p.seed_max_df), leak_ranges, p)
+    runs = []
+    for start, end in common_runs(found & (df > p.seed_max_df), p):
+        if overlaps(start, end, leaks):
+            continue
+        first = int(loc[start])
+        record = int(index.post_record[index.block_start[first]])
+        j = int(index.post_pos[index.block_start[first]])
+        length = extend_run(tokens, start, end, index.record_tokens(record), j)
+        if length >= p.min_exact_tokens:
+            runs.append(run_match(record, start, j, length))
+    usable = found & (df <= p.dcr_df_cap)
+    dcr = 0.0, -1
+    if usable.any() and len(grams):
+        _, records, _ = expand_postings(index, loc[np.flatnonzero(usable)])
+        mine = np.unique(grams)
+        top = dcr_candidates(records, p)
+        dcr = closest(top, [jaccard(mine, index.record_tokens(r), p) for r in top])
+    return summarise(judged, boilerplate_passages, runs, longest_any, exact_df, dcr, p)
+
+
+def judge_record(
+    length: int, candidates: list[Match], alike: list[Match], exact_df: Any, exact_n: int,
+    p: MatchParams,
+) -> tuple[list[Match], int]:  # fmt: skip
+    """:func:`_judge` with the record's stock-phrase coverage from its exact-gram df."""
+    return _judge(candidates, alike, _stock_coverage(length, exact_df, exact_n, p), p)
+
+
+def leak_ranges(judged: list[Match]) -> list[tuple[int, int]]:
+    """Synthetic token ranges of the judged leaks (boilerplate runs must stay outside)."""
+    return [(m.start, m.end) for m in judged if m.leak]
+
+
+def overlaps(start: int, end: int, ranges: list[tuple[int, int]]) -> bool:
+    """Does ``[start, end)`` intersect any of ``ranges``?"""
+    return any(start < e and end > s for s, e in ranges)
+
+
+def summarise(
+    judged: list[Match],
+    boilerplate_passages: int,
+    runs: list[Match],
+    longest_any: int,
+    exact_df: Any,
+    dcr: tuple[float, int],
+    p: MatchParams,
+) -> RecordOverlap:
+    """The record's result from its judged passages, boilerplate runs and closest record."""
     longest_any = max([longest_any] + [m.tokens for m in runs])
     reported = sorted(judged + runs, key=lambda m: (not m.leak, -m.tokens, m.start))
-    fraction = float((exact_df > 0).mean()) if len(exact_grams) else 0.0
+    fraction = float((exact_df > 0).mean()) if len(exact_df) else 0.0
     rare_spans = [m.exact_run if m.kind == "near" else m.tokens for m in judged if m.leak]
-    dcr, dcr_source = _closest_record(grams, loc, found, df, index, p)
     return RecordOverlap(
         matches=tuple(reported[: p.max_matches]),
         max_exact_tokens=int(longest_any),
         longest_rare_span=int(max(rare_spans, default=0)),
         exact_fraction=fraction,
         boilerplate_discounted=boilerplate_passages + len(runs),
-        dcr_similarity=dcr,
-        dcr_source=dcr_source,
+        dcr_similarity=dcr[0],
+        dcr_source=dcr[1],
     )
 
 
@@ -329,73 +402,75 @@ def _longest_equal(a: list[int], b: list[int]) -> tuple[int, int, int, int]:
     return best.src_start, best.src_end, best.dest_start, best.dest_end
 
 
-def _boilerplate_runs(
-    enc: Encoded,
-    index: SourceIndex,
-    loc: Any,
-    common: Any,
-    leaks: list[tuple[int, int]],
-    p: MatchParams,
-) -> list[Match]:
-    """Runs of common n-grams long enough to count, outside any leak: discounted matches."""
-    import numpy as np
+def common_runs(common: Any, p: MatchParams) -> list[tuple[int, int]]:
+    """Token ranges of the runs of common n-grams (``common`` per position) long enough.
 
-    out = []
-    positions = np.flatnonzero(common)
-    if not len(positions):
-        return out
-    breaks = np.flatnonzero(np.diff(positions) != 1)
-    run_starts = np.r_[positions[0], positions[breaks + 1]]
-    run_ends = np.r_[positions[breaks], positions[-1]] + p.seed_n
-    for start, end in zip(run_starts.tolist(), run_ends.tolist(), strict=True):
-        if end - start < p.min_exact_tokens:
-            continue
-        if any(start < e and end > s for s, e in leaks):
-            continue
-        first = int(loc[start])
-        record = int(index.post_record[index.block_start[first]])
-        j = int(index.post_pos[index.block_start[first]])
-        src = index.record_tokens(record)
-        length = 0
-        while (
-            start + length < end
-            and j + length < len(src)
-            and (enc.tokens[start + length] == src[j + length])
-        ):
-            length += 1
-        if length < p.min_exact_tokens:
-            continue
-        out.append(
-            Match(
-                "exact", record, start, start + length, j, j + length, 1.0, length, 0, True, False
-            )
-        )
-    return out
-
-
-def _closest_record(
-    grams: Any, loc: Any, found: Any, df: Any, index: SourceIndex, p: MatchParams
-) -> tuple[float, int]:
-    """Token-level distance to closest record: the best Jaccard of n-gram sets.
-
-    Candidates are the source records that share the most n-grams occurring in at most
-    ``dcr_df_cap`` records (very common n-grams say nothing about which record is
-    closest and would make every record a candidate); each candidate's Jaccard is exact.
+    A run shorter than ``min_exact_tokens`` cannot become a discounted match, so only the
+    longer ones are returned (each still to be extended against a source record).
     """
     import numpy as np
 
-    usable = np.flatnonzero(found & (df <= p.dcr_df_cap))
-    if not len(usable) or not len(grams):
-        return 0.0, -1
-    _, records, _ = _expand_postings(index, loc[usable])
+    positions = np.flatnonzero(common)
+    if not len(positions):
+        return []
+    breaks = np.flatnonzero(np.diff(positions) != 1)
+    run_starts = np.r_[positions[0], positions[breaks + 1]]
+    run_ends = np.r_[positions[breaks], positions[-1]] + p.seed_n
+    return [
+        (start, end)
+        for start, end in zip(run_starts.tolist(), run_ends.tolist(), strict=True)
+        if end - start >= p.min_exact_tokens
+    ]
+
+
+def extend_run(tokens: Any, start: int, end: int, src: Any, j: int) -> int:
+    """Words of ``tokens[start:end]`` equal to ``src`` from position ``j`` on, in a row.
+
+    The run is followed in the source record holding its first n-gram's first posting.
+    """
+    length = 0
+    while (
+        start + length < end
+        and j + length < len(src)
+        and (tokens[start + length] == src[j + length])
+    ):
+        length += 1
+    return length
+
+
+def run_match(record: int, start: int, j: int, length: int) -> Match:
+    """A run of common n-grams as a discounted (boilerplate, never leak) exact match."""
+    return Match("exact", record, start, start + length, j, j + length, 1.0, length, 0, True, False)
+
+
+def dcr_candidates(records: Any, p: MatchParams) -> list[int]:
+    """Distance to closest record, step 1: the candidate source records, ascending.
+
+    ``records`` holds the record of every posting of the query's n-grams that occur in
+    at most ``dcr_df_cap`` records (very common n-grams say nothing about which record is
+    closest and would make every record a candidate); the candidates are the
+    ``dcr_candidates`` records sharing the most of them (ties to the lower record id).
+    """
+    import numpy as np
+
     ids, counts = np.unique(records, return_counts=True)
     top = ids[np.argsort(-counts, kind="stable")[: p.dcr_candidates]]
-    mine = np.unique(grams)
+    return sorted(int(r) for r in top)
+
+
+def jaccard(mine: Any, src: Any, p: MatchParams) -> float:
+    """Step 2: exact Jaccard of the query's unique n-grams ``mine`` and a source record's."""
+    import numpy as np
+
+    theirs = np.unique(ngram_hashes(src, p.seed_n))
+    inter = len(np.intersect1d(mine, theirs, assume_unique=True))
+    return inter / (len(mine) + len(theirs) - inter)
+
+
+def closest(candidates: list[int], similarities: list[float]) -> tuple[float, int]:
+    """Step 3: the best Jaccard and its record (the lowest id on a tie; -1 if all are 0)."""
     best, best_record = 0.0, -1
-    for record in sorted(int(r) for r in top):
-        theirs = np.unique(ngram_hashes(index.record_tokens(record), p.seed_n))
-        inter = len(np.intersect1d(mine, theirs, assume_unique=True))
-        jaccard = inter / (len(mine) + len(theirs) - inter)
-        if jaccard > best:
-            best, best_record = jaccard, record
+    for record, similarity in zip(candidates, similarities, strict=True):
+        if similarity > best:
+            best, best_record = similarity, record
     return float(best), best_record

@@ -16,11 +16,19 @@ The source index is built once in the parent process; with more than one local w
 is saved as ``.npy`` files in a temporary folder and memory-mapped read-only by every
 worker. Under Ray (workers possibly on other machines, which cannot see that folder) the
 index object itself is passed, and the executor puts it in the object store once.
+
+With ``index_shards`` > 1 the index is built as shards instead
+(:mod:`auditkit.index_shards`: n-gram shards by hash range, record shards by record range),
+written to a temporary folder shard by shard, and records are matched in phases where each
+job touches one shard (:mod:`auditkit.sharded_match`); results are identical. Each job gets
+its shard's folder (local pool workers memory-map it) or, under Ray, the shard object.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,10 +38,12 @@ from pydantic import Field
 
 from auditkit.checks.base import Check, CheckConfig, CheckContext, MetricSpec
 from auditkit.corpus import Record
+from auditkit.index_shards import ShardedIndex
 from auditkit.ngram_index import Encoded, SourceIndex, encode_batch
 from auditkit.overlap_match import MatchParams, RecordOverlap, match_record
 from auditkit.results import CheckResult, Direction, Evidence, Finding, Interval, Metric
 from auditkit.results import RecordResult as RR
+from auditkit.sharded_match import match_sharded
 
 LOWER = Direction.LOWER_IS_SAFER
 NEUTRAL = Direction.NEUTRAL
@@ -77,6 +87,19 @@ class OverlapConfig(CheckConfig):
     holdout_quantile: float = Field(default=0.05, gt=0, lt=0.5)
     bootstrap: int = Field(default=1000, ge=100, le=100_000)
     batch_size: int = Field(default=128, ge=1)
+    index_shards: int = Field(
+        default=1,
+        ge=1,
+        description="n-gram shards of the source index (by hash range); 1 = one replicated "
+        "index. Raise it when the index (about 17 KiB per 350-word source report) does not "
+        "fit one worker's memory",
+    )
+    record_shards: int | None = Field(
+        default=None,
+        ge=1,
+        description="record shards (source token arrays, by record range) when "
+        "index_shards > 1; default: index_shards",
+    )
 
     def params(self) -> MatchParams:
         """The matching definitions as the pure matching code takes them."""
@@ -190,7 +213,7 @@ Matched = list[tuple[Record, Encoded, RecordOverlap]]
 class OverlapAnalysis:
     """The index and every record's matches: what metrics, records and CLI lines come from."""
 
-    index: SourceIndex
+    index: SourceIndex | ShardedIndex
     source: Sequence[Record]
     synthetic: Matched
     holdout: Matched | None
@@ -235,6 +258,8 @@ class OverlapCheck(Check):
         params = cfg.params()
         if params.boilerplate_k > params.seed_max_df:
             params = replace(params, seed_max_df=params.boilerplate_k)
+        if cfg.index_shards > 1:
+            return self._analyse_sharded(context, params)
         index = self._build_index(context, source.records)
         with tempfile.TemporaryDirectory(prefix="auditkit-index-") as tmp:
             ref: SourceIndex | str = index
@@ -249,6 +274,57 @@ class OverlapCheck(Check):
                 if context.holdout
                 else None
             )
+        return OverlapAnalysis(index, source.records, synthetic, holdout)
+
+    def _analyse_sharded(self, context: CheckContext, params: MatchParams) -> OverlapAnalysis:
+        """:meth:`analyse` with a sharded index: phased matching, one shard per job.
+
+        The shards are written to a temporary folder as they are built (the driver never
+        holds the whole index) and memory-mapped; the folder goes when the index does
+        (evidence reads source offsets from the record shards after matching).
+        """
+        cfg: OverlapConfig = self.config  # type: ignore[assignment]
+        source = context.source
+        assert source is not None  # guaranteed by `requires`
+        folder = Path(tempfile.mkdtemp(prefix="auditkit-shards-"))
+        try:
+            index = ShardedIndex.build(
+                self._encode(context, source.records), cfg.seed_ngram, cfg.ngram,
+                cfg.index_shards, cfg.record_shards or cfg.index_shards, folder=folder,
+            )  # fmt: skip
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        weakref.finalize(index, shutil.rmtree, folder, True)
+        grams: list[Any] = list(index.gram_shards)
+        owners: list[Any] = list(index.record_shards)
+        # As unsharded: pool workers memory-map the folders, Ray workers get the objects.
+        if context.executor.workers > 1 and context.executor.local_files:
+            grams = [str(index.gram_folder(folder, k)) for k in range(len(grams))]
+            owners = [str(index.record_folder(folder, r)) for r in range(len(owners))]
+        roles = [("synthetic", context.synthetic.records)]
+        if context.holdout:
+            roles.append(("holdout", context.holdout.records))
+        # One matching pass for both roles, so each shard goes to the object store once.
+        batches = [
+            records[i : i + cfg.batch_size]
+            for _, records in roles
+            for i in range(0, len(records), cfg.batch_size)
+        ]
+        label = " and ".join(role for role, _ in roles)
+        total = sum(len(records) for _, records in roles)
+        with context.progress.bar(f"overlap: matching {label} (sharded)", total) as bar:
+            results = match_sharded(
+                [[r.text for r in b] for b in batches], index, grams, owners, params,
+                context.executor.map, on_batch=bar.update,
+            )  # fmt: skip
+        matched = [
+            (record, enc, res)
+            for batch, pairs in zip(batches, results, strict=True)
+            for record, (enc, res) in zip(batch, pairs, strict=True)
+        ]
+        synthetic = matched[: len(context.synthetic.records)]
+        holdout = matched[len(synthetic) :] if context.holdout else None
         return OverlapAnalysis(index, source.records, synthetic, holdout)
 
     def run(self, context: CheckContext) -> CheckResult:
@@ -443,7 +519,7 @@ class OverlapCheck(Check):
         context: CheckContext,
         matched: Sequence[tuple[Record, Encoded, RecordOverlap]],
         source: Sequence[Record],
-        index: SourceIndex,
+        index: SourceIndex | ShardedIndex,
     ) -> list[Evidence]:
         leaks = sorted(
             ((record, enc, m) for record, enc, res in matched for m in res.matches if m.leak),
@@ -482,7 +558,7 @@ def overlap_record_json(
     enc: Encoded,
     res: RecordOverlap,
     source: Sequence[Record],
-    index: SourceIndex,
+    index: SourceIndex | ShardedIndex,
 ) -> dict[str, Any]:
     """The ``auditkit overlap`` JSON line of one record: offsets and ids, never text."""
     matches = []

@@ -10,6 +10,7 @@ from auditkit.errors import UsageError
 from auditkit.executor import (
     LocalExecutor,
     RayExecutor,
+    _pack,
     _probe,
     _repeated_objects,
     _restore,
@@ -65,6 +66,17 @@ def test_repeated_objects_are_shared_once_and_restored_in_place():
     sent = _substitute(jobs[1], slots)
     assert sent[1] == _Shared(0) and sent[2] == _Shared(1) and sent[0] == ["b"]
     assert _restore(sent, shared) == (["b"], big, params, 3)
+
+
+def test_a_task_gets_only_the_shared_objects_its_jobs_use():
+    shards, params = [np.arange(3) + k for k in range(3)], {"k": 1}
+    jobs = [(["a"], shards[k], params) for k in (0, 0, 1, 1, 2, 2)]
+    shared = _repeated_objects(jobs)
+    slots = {id(o): i for i, o in enumerate(shared)}
+    refs = [f"ref-{i}" for i in range(len(shared))]  # what ray.put returned, per object
+    packed, used = _pack(jobs[2:4], slots, refs)  # the two jobs of shard 1
+    assert used == [refs[slots[id(shards[1])]], refs[slots[id(params)]]]
+    assert [_restore(job, [shards[1], params]) for job in packed] == jobs[2:4]
 
 
 @pytest.mark.parametrize(("chunk_size", "in_flight"), [(None, 4), (7, 1), (1, 1)])

@@ -1,0 +1,181 @@
+"""Cost of the sharded source index against the replicated one, on the same corpora.
+
+Reproduce:
+    .venv/bin/python bench/overlap_shards.py [--size 5000] [--synthetic 500]
+        [--shards 1,4,16] [--record-shards R] [--workers 1|2] [--seed 0]
+
+Corpora: those of bench/overlap_speed.py (generated, deterministic). Each setting runs in
+a fresh subprocess, so its peaks are its own. ``--shards 1`` is the replicated index
+(``SourceIndex.build`` and ``match_batch``, as the check does with ``index_shards: 1``);
+K > 1 is ``ShardedIndex.build`` into a temporary folder (shards written and memory-mapped
+as they are built, as the check does) and ``match_sharded`` through the same executor,
+with ``R = --record-shards`` (default K) record shards. Measured: wall and main-process
+CPU seconds and peak RSS (VmHWM, reset per stage) of the build and the matching, the
+driver's own share of the matching wall time (outside the executor's map: merging and
+assembling), the number of jobs per phase, the bytes of the jobs' query arrays and
+answers (what crosses to and from workers besides the index or shards; a phase C job
+counts its batch's token arrays, which Ray puts in its store once per batch), and whether
+every synthetic record's result equals the replicated index's.
+
+A benchmark: it prints measured figures and never asserts them. On a busy machine the wall
+times are inflated; the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from overlap_speed import BATCH, MIB, Stages, make_corpora  # noqa: E402
+
+
+def measure(size: int, n_synthetic: int, shards: int, record_shards: int, workers: int,
+            seed: int) -> dict:  # fmt: skip
+    """One setting, in this (fresh) process."""
+    from auditkit import sharded_match
+    from auditkit.checks.overlap import OverlapConfig, match_batch
+    from auditkit.executor import LocalExecutor
+    from auditkit.index_shards import GramShard, RecordShard, ShardedIndex
+    from auditkit.ngram_index import SourceIndex, encode_batch
+
+    cfg = OverlapConfig()
+    params = cfg.params()
+    src_texts, syn_texts, _ = make_corpora(size, n_synthetic, 350, seed)
+    st = Stages()
+    out: dict = {"size": size, "synthetic": n_synthetic, "shards": shards,
+                 "record_shards": record_shards, "workers": workers}  # fmt: skip
+    batches = [syn_texts[i : i + BATCH] for i in range(0, len(syn_texts), BATCH)]
+    traffic = {"jobs": {}, "bytes": {}}
+
+    kept: list[tuple[str, list, list]] = []
+
+    def counting(executor):
+        """The executor's map, keeping each phase's jobs and answers to size them later."""
+
+        def map_fn(fn, jobs):
+            jobs = list(jobs)
+            start = time.perf_counter()
+            results = list(executor.map(fn, jobs))
+            traffic["in_map"] = traffic.get("in_map", 0.0) + time.perf_counter() - start
+            kept.append((fn.__name__, jobs, results))
+            return results
+
+        return map_fn
+
+    with LocalExecutor(workers) as executor, tempfile.TemporaryDirectory() as tmp:
+        src_batches = [src_texts[i : i + BATCH] for i in range(0, len(src_texts), BATCH)]
+        encoded = [e for part in executor.map(encode_batch, src_batches) for e in part]
+        if shards == 1:
+            index = st.run("build", lambda: SourceIndex.build(encoded, 4, 8))
+            del encoded
+            ref = index
+            if workers > 1:
+                index.save(Path(tmp))
+                ref = tmp
+            jobs = [(b, ref, params) for b in batches]
+            results = st.run("match", lambda: [
+                res for part in counting(executor)(match_batch, jobs) for _, res in part
+            ])  # fmt: skip
+        else:
+            index = st.run("build", lambda: ShardedIndex.build(
+                encoded, 4, 8, shards, record_shards, folder=Path(tmp)
+            ))  # fmt: skip
+            del encoded
+            grams, owners = list(index.gram_shards), list(index.record_shards)
+            if workers > 1:
+                grams = [str(index.gram_folder(Path(tmp), k)) for k in range(shards)]
+                owners = [str(index.record_folder(Path(tmp), r)) for r in range(record_shards)]
+            results = st.run("match", lambda: [
+                res for part in sharded_match.match_sharded(
+                    batches, index, grams, owners, params, counting(executor)
+                ) for _, res in part
+            ])  # fmt: skip
+        out["index_bytes"] = index.nbytes()
+    # Outside the timings: what the jobs carry besides the index or shard (which a pool
+    # worker memory-maps and Ray puts in the object store once), and what comes back.
+    shared = (SourceIndex, GramShard, RecordShard, str)
+    for name, jobs, answers in kept:
+        light = [tuple(p for p in job if not isinstance(p, shared)) for job in jobs]
+        moved = sum(len(pickle.dumps(j)) for j in light) + sum(
+            len(pickle.dumps(a)) for a in answers
+        )
+        traffic["jobs"][name] = traffic["jobs"].get(name, 0) + len(jobs)
+        traffic["bytes"][name] = traffic["bytes"].get(name, 0) + moved
+    out["stages"] = st.rows
+    out["traffic"] = traffic
+    out["results"] = pickle.dumps(results).hex()
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", type=int, default=5000)
+    ap.add_argument("--synthetic", type=int, default=500)
+    ap.add_argument("--shards", default="1,4,16")
+    ap.add_argument("--record-shards", type=int, default=None)
+    ap.add_argument("--workers", type=int, choices=(1, 2), default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        r = args.record_shards or args.child
+        row = measure(args.size, args.synthetic, args.child, r, args.workers, args.seed)
+        print(json.dumps(row))
+        return
+    rows = []
+    for k in (int(s) for s in args.shards.split(",")):
+        cmd = [sys.executable, __file__, "--child", str(k), "--size", str(args.size),
+               "--synthetic", str(args.synthetic), "--workers", str(args.workers),
+               "--seed", str(args.seed)]  # fmt: skip
+        if args.record_shards:
+            cmd += ["--record-shards", str(args.record_shards)]
+        proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    reference = rows[0]["results"]
+    print(f"overlap sharded index: {args.size:,} source x {args.synthetic:,} synthetic reports "
+          f"of ~350 words; workers={args.workers}; load average {os.getloadavg()}")  # fmt: skip
+    print("K = n-gram shards (1 = replicated SourceIndex), R = record shards")
+    header = ("K", "R", "build s", "build CPU s", "build peak MiB", "match s", "match CPU s",
+              "match peak MiB", "driver s", "jobs (encode/A/C)", "job+answer MiB (encode/A/C)",
+              "index MiB", "same results")  # fmt: skip
+    print(" | ".join(header))
+    for row in rows:
+        b, m = row["stages"]["build"], row["stages"]["match"]
+        jobs = row["traffic"]["jobs"]
+        counts = "/".join(str(jobs.get(name, 0)) for name in ("encode_queries", "lookup_job",
+                                                               "align_job"))  # fmt: skip
+        if row["shards"] == 1:
+            counts = f"{jobs.get('match_batch', 0)} (one per batch)"
+        sizes = row["traffic"]["bytes"]
+        moved = "/".join(f"{sizes.get(name, 0) / MIB:.1f}" for name in
+                         ("encode_queries", "lookup_job", "align_job"))  # fmt: skip
+        if row["shards"] == 1:
+            moved = f"{sizes.get('match_batch', 0) / MIB:.1f}"
+        same = "reference" if row is rows[0] else str(row["results"] == reference)
+        print(" | ".join([
+            str(row["shards"]), str(row["record_shards"] if row["shards"] > 1 else "-"),
+            f"{b['wall']:.1f}", f"{b['cpu']:.1f}", f"{b['peak'] / MIB:.0f}",
+            f"{m['wall']:.1f}", f"{m['cpu']:.1f}", f"{m['peak'] / MIB:.0f}",
+            f"{m['wall'] - row['traffic']['in_map']:.1f}", counts,
+            moved, f"{row['index_bytes'] / MIB:.0f}", same,
+        ]))  # fmt: skip
+    print(f"load average at the end: {os.getloadavg()}")
+    opts = f"--size {args.size} --synthetic {args.synthetic} --shards {args.shards}"
+    if args.record_shards:
+        opts += f" --record-shards {args.record_shards}"
+    print(f"reproduce: .venv/bin/python bench/overlap_shards.py {opts} --workers {args.workers}")
+
+
+if __name__ == "__main__":
+    main()
