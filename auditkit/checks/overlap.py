@@ -109,7 +109,7 @@ class OverlapConfig(CheckConfig):
             near_min_copied=self.near_min_copied, near_similarity=self.near_similarity,
             seed_max_df=self.seed_max_df, min_seeds=self.min_seeds,
             support_overlap=self.support_overlap, max_matches=self.max_matches,
-            boilerplate_coverage=self.boilerplate_coverage,
+            boilerplate_coverage=self.boilerplate_coverage, dcr_df_cap=self.dcr_df_cap,
         )  # fmt: skip
 
 

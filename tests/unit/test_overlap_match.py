@@ -149,3 +149,26 @@ def test_offsets_always_inside_both_texts(tokens, source_no):
         assert 0 <= start < end <= len(syn)
         s_start, s_end = INDEX.record_span(m.source, m.source_start, m.source_end)
         assert 0 <= s_start < s_end <= len(SOURCE[m.source])
+
+
+def test_every_matching_setting_of_the_policy_reaches_the_matcher():
+    """Each OverlapConfig field that MatchParams also has is passed on, not left at default."""
+    import dataclasses
+
+    from auditkit.checks.overlap import OverlapConfig
+
+    renamed = {"seed_n": "seed_ngram"}
+    defaults = MatchParams()
+    changed = {}
+    for f in dataclasses.fields(MatchParams):
+        name = renamed.get(f.name, f.name)
+        if name not in OverlapConfig.model_fields:
+            continue
+        value = getattr(defaults, f.name)
+        changed[name] = value + 1 if isinstance(value, int) else value / 2
+    params = OverlapConfig(**changed).params()
+    for f in dataclasses.fields(MatchParams):
+        name = renamed.get(f.name, f.name)
+        if name in changed:
+            assert getattr(params, f.name) == changed[name], f.name
+    assert "dcr_df_cap" in changed and "seed_ngram" in changed
