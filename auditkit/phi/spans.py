@@ -58,7 +58,11 @@ def merge_spans(spans: Iterable[PhiSpan], precedence: Sequence[str]) -> list[Phi
     def strength(s: PhiSpan) -> tuple[float, int, int, int]:
         return (round(s.score, 6), -rank.get(s.type, len(rank)), s.end - s.start, -s.start)
 
-    pending = sorted(set(spans), key=strength, reverse=True)
+    # Ties in strength (two recognizers finding the same span with the same score) go to
+    # the recognizer first in name order: a set's order follows string hashes, which
+    # differ from one Python process to the next (PYTHONHASHSEED), so it must not decide.
+    unique = sorted(set(spans), key=lambda s: (s.start, s.end, s.type, s.recognizer, s.score))
+    pending = sorted(unique, key=strength, reverse=True)
     out: list[PhiSpan] = []
     while pending:
         best = pending[0]

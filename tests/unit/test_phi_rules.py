@@ -136,6 +136,31 @@ def test_merge_overlapping_spans_keeps_strongest_reason():
     ]
 
 
+_TIE_SCRIPT = """
+from auditkit.phi.spans import PhiSpan, merge_spans
+spans = [PhiSpan(4, 16, "NAME", 0.7, name) for name in
+         ("RoleBeforeNameRecognizer", "GivenNameRecognizer", "TitleNameRecognizer", "Spacy")]
+spans += [PhiSpan(30, 40, "DATE", 0.6, n) for n in ("DateRecognizer", "AgeRecognizer")]
+print([(m.start, m.end, m.recognizer) for m in merge_spans(spans, ["NAME", "DATE"])])
+"""
+
+
+def test_merge_ties_are_decided_the_same_in_every_process():
+    """Equal spans of equal score from two recognizers: the same one wins whatever the
+    string-hash seed (set order differs between processes), the first in name order."""
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", _TIE_SCRIPT],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": str(seed), "PATH": ""},
+        ).stdout
+        for seed in range(8)
+    }
+    assert outputs == {"[(4, 16, 'GivenNameRecognizer'), (30, 40, 'AgeRecognizer')]\n"}
+
+
 def test_merge_unions_chains_and_breaks_ties_by_precedence():
     merged = merge_spans(
         [span(0, 5, "LOCATION", 0.85), span(3, 12, "FACILITY", 0.85), span(11, 14, "NAME", 0.5)],
