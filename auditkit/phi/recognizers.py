@@ -18,6 +18,7 @@ Presidio is imported inside functions: importing this module is cheap.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache
@@ -183,6 +184,29 @@ _COARSE = {"NNP": "PROPN", "NNPS": "PROPN", "NN": "NOUN", "NNS": "NOUN", "FW": "
 
 #: ``doc.user_data`` key of the :class:`WindowTagger` that tags a document's tokens on demand.
 TAGGER_KEY = "auditkit.phi.tagger"
+#: ``doc.user_data`` key of the tokens' start offsets (see :func:`token_starts`).
+STARTS_KEY = "auditkit.phi.starts"
+
+
+def token_starts(doc: Any) -> list[int]:
+    """Character offset of every token, in order (computed once per document).
+
+    Read from the document's arrays (``doc.to_array("IDX")``) rather than by iterating
+    over it: iterating creates a Python ``Token`` per word, which over every report
+    costs more than the rules that need a handful of them.
+    """
+    starts = doc.user_data.get(STARTS_KEY)
+    if starts is None:
+        starts = doc.to_array("IDX").tolist()
+        doc.user_data[STARTS_KEY] = starts
+    return starts
+
+
+def token_at(doc: Any, char: int) -> Any:
+    """The token that starts at character ``char``, or None (tokens are never empty)."""
+    starts = token_starts(doc)
+    i = bisect.bisect_left(starts, char)
+    return doc[i] if i < len(starts) and starts[i] == char else None
 
 
 def coarse_pos(tok: Any) -> str:
@@ -410,11 +434,10 @@ def find_relative_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[int,
     """
     if doc is None:
         return []
-    by_start = {t.idx: t for t in doc}
     out = []
     for m in _KIN_RE.finditer(text):
         start = m.start("name")
-        tok = by_start.get(start)
+        tok = token_at(doc, start)
         if tok is None:
             continue
         word = tok.text
@@ -431,7 +454,7 @@ def find_relative_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[int,
         if not (proper or capital or listed):
             continue
         end = _hyphen_end(text, tok.idx + len(word))
-        nxt = by_start.get(end + 1)
+        nxt = token_at(doc, end + 1)
         if (
             nxt is not None
             and nxt.text[:1].isupper()
@@ -464,10 +487,9 @@ def find_introduced_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[in
     """A listed given name after "this is", "my name is", "I'm" (any case, as in messages)."""
     if doc is None:
         return []
-    by_start = {t.idx: t for t in doc}
     out = []
     for m in _INTRO_RE.finditer(text):
-        tok = by_start.get(m.start("name"))
+        tok = token_at(doc, m.start("name"))
         word = m["name"]
         if tok is None or word.casefold() in rules.ambiguous_names:
             continue
@@ -476,7 +498,9 @@ def find_introduced_names(text: str, doc: Any, rules: PhiRules) -> list[tuple[in
     return out
 
 
-def find_given_names(doc: Any, rules: PhiRules) -> list[tuple[int, int, float]]:
+def find_given_names(
+    doc: Any, rules: PhiRules, text: str | None = None
+) -> list[tuple[int, int, float]]:
     """Capitalised listed given names: with a capitalised surname, or alone as a proper noun.
 
     ``Nadia Sokolova`` is a name even where the model reads it as an organisation. A
@@ -488,14 +512,19 @@ def find_given_names(doc: Any, rules: PhiRules) -> list[tuple[int, int, float]]:
     if doc is None or not rules.given_names:
         return []
     out = []
-    text = doc.text
-    for tok in doc:
-        word = tok.text
+    if text is None:
+        text = doc.text
+    # Words are read as slices of the text (a token's text is exactly that slice); a
+    # Token object is made only for the few that are listed given names.
+    lengths = doc.to_array("LENGTH").tolist()
+    for i, (start, length) in enumerate(zip(token_starts(doc), lengths, strict=True)):
+        word = text[start : start + length]
         if not (word[:1].isupper() and word[1:].islower() and len(word) >= 2):
             continue
         folded = word.casefold()
         if folded not in rules.given_names:
             continue
+        tok = doc[i]
         ambiguous = folded in rules.ambiguous_names
         nxt = doc[tok.i + 1] if tok.i + 1 < len(doc) else None
         surname = (
