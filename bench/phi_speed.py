@@ -14,7 +14,10 @@ other load; the per-core targets are read from the CPU figures):
   1. bare spaCy ``nlp.pipe`` with the model's full pipeline (the ceiling the targets are
      measured against), and with the reduced pipeline the engine's main pass runs (the
      NER only; tok2vec and tagger tag single tokens on demand), so both are visible;
-  2. Presidio's default AnalyzerEngine, one ``analyze`` call per document;
+  2. Presidio's default AnalyzerEngine, one ``analyze`` call per document, and our
+     engine in this process (a 1-worker run). Items 1 and 2 take turns every ``--batch``
+     reports and sum their CPU time, so that the drift of a shared virtual machine's
+     speed (10-20% over minutes, measured here) falls on every method alike;
   3. the phi engine through auditkit's executor with 1 and 2 worker processes, engines
      warmed first (start-up -- importing Presidio and loading the model -- is printed
      separately), plus resident memory per worker; ``--repeats`` alternating rounds
@@ -104,6 +107,7 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--workers-only", action="store_true", help="skip the baselines")
+    ap.add_argument("--baselines-only", action="store_true", help="skip the worker rounds")
     ap.add_argument(
         "--repeats", type=int, default=3, help="alternating 1- and 2-worker rounds (median)"
     )
@@ -117,7 +121,10 @@ def main() -> None:
     print(f"{len(reports)} reports, {mean_words:.0f} words each on average; model {model}")
     print(
         f"command: .venv/bin/python bench/phi_speed.py --docs {args.docs} --words {args.words}"
-        f" --model {model} --repeats {args.repeats}\n"
+        f" --model {model} --repeats {args.repeats}"
+        + (" --workers-only" if args.workers_only else "")
+        + (" --baselines-only" if args.baselines_only else "")
+        + "\n"
     )
     spec = EngineSpec(model=model)
 
@@ -129,14 +136,17 @@ def main() -> None:
     engine.analyze(reports[:8])  # warm
     print(f"load average before: {_load()}")
     rates = baselines(engine, model, reports, args.batch) if not args.workers_only else {}
-    rates |= workers(spec, reports, args.batch, args.repeats)
+    if not args.baselines_only:
+        rates |= workers(spec, reports, args.batch, args.repeats)
     print(f"load average after:  {_load()}")
-    one_cpu = rates["ours_1_cpu"]
     if "presidio" in rates:
+        one_cpu = rates["ours"]
         print("per core (docs per CPU-second, load-independent):")
         print(f"  ours (1 worker) / Presidio default:          {one_cpu / rates['presidio']:.2f}x")
         print(f"  ours (1 worker) / full-pipeline ceiling:     {one_cpu / rates['full']:.2f}x")
         print(f"  ours (1 worker) / reduced-pipeline ceiling:  {one_cpu / rates['reduced']:.2f}x")
+    if "scaling" not in rates:
+        return
     rounds = ", ".join(f"{r:.2f}x" for r in rates["scaling_all"])
     print(
         f"2 workers / 1 worker (wall clock, median of {len(rates['scaling_all'])} rounds):"
@@ -148,45 +158,60 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" (on {os.cpu_count()} CPUs)"
 
 
-def baselines(engine, model, reports, batch):
+def baselines(engine, model, reports, batch, default=None):
+    """Per-core throughput of the ceiling, Presidio's default engine and ours, paired.
+
+    The methods take turns batch by batch (``batch`` reports each: the full spaCy
+    pipeline, the engine's reduced pipeline, Presidio one document at a time, then our
+    engine on the same reports in this process, which is what a 1-worker run does), and
+    each method's CPU time is summed over all batches. The speed of a shared virtual
+    machine drifts by 10-20% over minutes; taking turns every few seconds puts every
+    method under the same conditions, so the ratios do not depend on when each ran.
+    """
     import spacy
 
-    n, rates = len(reports), {}
-    full = spacy.load(model)
-    with Timer() as t:
-        for _ in full.pipe(reports, batch_size=batch):
-            pass
-    rates["full"] = n / t.cpu
-    print(f"{'spaCy nlp.pipe, full pipeline (ceiling)':<44} {rate(n, t.wall, t.cpu)}")
-    del full
-    nlp = engine.nlp_engine.nlp["en"]
-    with Timer() as t:
-        for _ in nlp.pipe(reports, batch_size=batch):
-            pass
-    rates["reduced"] = n / t.cpu
-    label = f"spaCy nlp.pipe, engine pipeline ({', '.join(nlp.pipe_names)})"
-    print(f"{label:<44} {rate(n, t.wall, t.cpu)}")
-
-    from presidio_analyzer import AnalyzerEngine
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
-
-    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     logging.getLogger("tldextract").setLevel(logging.CRITICAL)  # offline: no suffix list
-    provider = NlpEngineProvider(
-        nlp_configuration={
-            "nlp_engine_name": "spacy",
-            "models": [{"lang_code": "en", "model_name": model}],
-        }
-    )
-    default = AnalyzerEngine(nlp_engine=provider.create_engine())
-    default.analyze(reports[0], language="en")
-    with Timer() as t:
-        for r in reports:
+    full = spacy.load(model)
+    reduced = engine.nlp_engine.nlp["en"]
+    default = default or presidio_default(model)
+
+    def run_full(docs):
+        for _ in full.pipe(docs, batch_size=batch):
+            pass
+
+    def run_reduced(docs):
+        for _ in reduced.pipe(docs, batch_size=batch):
+            pass
+
+    def run_presidio(docs):
+        for r in docs:
             default.analyze(r, language="en")
-    rates["presidio"] = n / t.cpu
-    print(f"{'Presidio default, one doc at a time':<44} {rate(n, t.wall, t.cpu)}")
-    del default
-    return rates
+
+    methods = {
+        "full": ("spaCy nlp.pipe, full pipeline (ceiling)", run_full),
+        "reduced": (
+            f"spaCy nlp.pipe, engine pipeline ({', '.join(reduced.pipe_names)})",
+            run_reduced,
+        ),
+        "presidio": ("Presidio default, one doc at a time", run_presidio),
+        "ours": ("phi engine, 1 worker (in process)", engine.analyze),
+    }
+    wall = dict.fromkeys(methods, 0.0)
+    cpu = dict.fromkeys(methods, 0.0)
+    for i in range(0, len(reports), batch):
+        docs = reports[i : i + batch]
+        for key, (_, run) in methods.items():
+            with Timer() as t:
+                run(docs)
+            wall[key] += t.wall
+            cpu[key] += t.cpu
+    n = len(reports)
+    print(f"taking turns every {batch} reports:")
+    for key, (label, _) in methods.items():
+        print(f"  {label:<44} {rate(n, wall[key], cpu[key])}")
+    return {key: n / cpu[key] for key in methods} | {
+        "times": {k: (wall[k], cpu[k]) for k in methods}
+    }
 
 
 def workers(spec, reports, batch, repeats=1):
@@ -243,21 +268,11 @@ def workers(spec, reports, batch, repeats=1):
     }
 
 
-# -- building blocks bench/run_all.py times side by side -------------------------------
-
-
-def spacy_pipe_seconds(nlp, reports, batch) -> float:
-    """Seconds for ``nlp.pipe`` over every report (the ceiling: tokenise, tag, NER only)."""
-    t = time.perf_counter()
-    for _ in nlp.pipe(reports, batch_size=batch):
-        pass
-    return elapsed(t)
+# -- building blocks bench/run_all.py uses ---------------------------------------------
 
 
 def presidio_default(model):
     """Presidio's default AnalyzerEngine on ``model``, warmed on one document."""
-    import logging
-
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
@@ -271,14 +286,6 @@ def presidio_default(model):
     default = AnalyzerEngine(nlp_engine=provider.create_engine())
     default.analyze("Warm up.", language="en")
     return default
-
-
-def presidio_seconds(default, reports) -> float:
-    """Seconds for one ``analyze`` call per report, as a Presidio user would write it."""
-    t = time.perf_counter()
-    for r in reports:
-        default.analyze(r, language="en")
-    return elapsed(t)
 
 
 if __name__ == "__main__":

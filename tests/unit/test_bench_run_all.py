@@ -29,5 +29,5 @@ def test_quick_run_writes_every_section(tmp_path):
     assert "skipped in this run (--skip engines)" in text
     # Measured numbers, not placeholders: every table row of PHI and overlap has figures.
     phi = text.split("## 1. ")[1].split("## 2. ")[0]
-    assert len(re.findall(r"^\| (auditkit|Presidio|bare spaCy).*\d", phi, re.M)) == 3
+    assert len(re.findall(r"^\| (auditkit|Presidio|bare spaCy).*\d", phi, re.M)) == 4
     assert "cores" in text.split("## 6. ")[1] and "core-s" in text
