@@ -214,7 +214,10 @@ def main(argv: list[str] | None = None) -> None:
             cmd += ["--record-shards", str(args.record_shards)]
         proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    reference = rows[0]["results"]
+    # Compared as values (every RecordOverlap field): pickled bytes differ with how the
+    # results travelled (a pool worker's pickle shares and types objects differently).
+    sys.path.insert(0, str(args.repo.resolve()))
+    reference = pickle.loads(bytes.fromhex(rows[0]["results"]))
     print(f"overlap sharded index: {args.size:,} source x {args.synthetic:,} synthetic reports "
           f"of ~350 words; workers={args.workers}; auditkit from {args.repo.resolve()}; "
           f"{os.cpu_count()} CPUs; load average {os.getloadavg()}")  # fmt: skip
@@ -240,7 +243,9 @@ def main(argv: list[str] | None = None) -> None:
         if row["shards"] == 1:
             moved = f"{sizes.get('match_batch', 0) / MIB:.1f}"
         where = "-" if row["shards"] == 1 else "jobs" if row["executor_build"] else "driver"
-        same = "reference" if row is rows[0] else str(row["results"] == reference)
+        same = "reference"
+        if row is not rows[0]:
+            same = str(pickle.loads(bytes.fromhex(row["results"])) == reference)
         print(" | ".join([
             str(row["shards"]), str(row["record_shards"] if row["shards"] > 1 else "-"), where,
             f"{b['wall']:.1f}", f"{b['cpu']:.1f} + {b['workers_cpu']:.1f}",
