@@ -10,27 +10,36 @@ cut two ways so that no worker needs all of them.
   one shard, so its df there is its global df, and its postings are the global ones in
   the same order (record, then position).
 * **Record shards** (``R``): contiguous ranges of record ids, cut so each holds about the
-  same number of tokens. Shard ``r`` holds the token hashes and character offsets of the
-  records it owns; record ids stay global.
+  same share of the source (:func:`record_cuts`). Shard ``r`` holds the token hashes and
+  character offsets of the records it owns; record ids stay global.
 
 What runs where is :mod:`auditkit.sharded_match`'s business; this module only builds,
 saves, loads and answers lookups. It must not know about matching parameters beyond the
 df cap a lookup is given.
 
-Memory of :meth:`ShardedIndex.build` on the driver: it concatenates the source's token
-arrays once (16 bytes per token, as the unsharded build does). With a ``folder``, each
-record shard is written and memory-mapped, then the concatenated arrays are dropped; each
-gram shard is built from one record shard's n-gram hashes at a time (about 16 bytes per
-token of that record shard, transient) and written and memory-mapped before the next is
-built. The resident peak is thus the token arrays plus one gram shard's build (about
-2 x 40 bytes per source token / ``K``) plus one record shard's n-gram hashes; the whole
-index only ever exists on disk (page cache). Without a folder every shard stays in
+Building (:meth:`ShardedIndex.build`) never concatenates the whole source. The encoded
+records arrive as a stream (the overlap check encodes them in executor jobs); they are
+appended to the current record shard until it holds the records :func:`record_cuts`
+gives it, which is then concatenated, written to the index folder and memory-mapped, and
+its encodings dropped. Then one job per gram shard, through the caller's executor, reads
+the record shards one at a time (memory-mapped from their folders on a local pool; the
+objects, put in Ray's object store once each, otherwise), hashes their n-grams, keeps
+those in its hash range and builds the shard: about 2 x 40 bytes per source token / ``K``
+while it sorts, plus one record shard's n-gram hashes (about 16 bytes per token of that
+record shard). A local pool worker writes its gram shard into the folder itself; from
+Ray the shard comes back to the driver, which writes it and memory-maps it. So the K
+builds run in parallel on the workers, and the driver's resident memory is one record
+shard being assembled (its encodings and their concatenation: about 2 x 16 bytes per
+token of one record shard) or one returned gram shard; the whole index only ever exists
+on disk (page cache). Each gram shard job hashes the whole source again: K passes of
+n-gram hashing in all, spread over the workers. Without a folder every shard stays in
 memory (the index's full size, as unsharded).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -47,6 +56,9 @@ from auditkit.ngram_index import (
 
 #: Size of the n-gram hash space (hashes are uint64).
 HASH_SPACE = 1 << 64
+
+#: ``map(fn, jobs)`` of an executor: results in job order.
+MapFn = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
 
 
 def hash_bounds(shards: int) -> list[int]:
@@ -292,69 +304,166 @@ class ShardedIndex:
         gram_shards: int,
         record_shards: int,
         folder: Path | None = None,
+        *,
+        sizes: Sequence[int] | Any | None = None,
+        map_fn: MapFn = map,
+        worker_files: bool = False,
+        on_shard: Callable[[int], None] | None = None,
     ) -> ShardedIndex:
         """Build the shards from encoded source records (in record order).
 
         The same arrays as :meth:`SourceIndex.build <auditkit.ngram_index.SourceIndex.build>`
-        cut by hash range and record range. Gram shards are built one at a time, each from
-        the record shards in record order (so a gram's postings keep the global order);
-        with ``folder`` each shard is written there and memory-mapped as soon as it is
-        built, so the driver holds one shard's build at a time (module docstring).
+        cut by hash range and record range, in two steps (module docstring):
+
+        1. Record shards from the stream ``docs``, cut by :func:`record_cuts` of ``sizes``
+           (one weight per record; the overlap check gives each text's length in
+           characters). Each is finalised (with ``folder``: written and memory-mapped) as
+           soon as its last record arrives, so at most one record shard is assembled at a
+           time. Without ``sizes`` the records are weighed by their tokens, which needs
+           them all first: ``docs`` is materialised (small inputs and tests only).
+        2. Gram shards, one job each through ``map_fn`` (an executor's ``map``; the
+           built-in ``map`` runs them here, one after another). A job reads the record
+           shards in record order, one at a time, so each gram's postings keep the global
+           (record, position) order. With ``worker_files`` (workers that can open files
+           in ``folder``: a local process pool) a job gets the record shards' folders to
+           memory-map and writes its gram shard into ``folder`` itself; otherwise it gets
+           the record shard objects (Ray puts each in its object store once) and returns
+           its gram shard, which is written to ``folder`` and memory-mapped here.
+           ``on_shard`` is called with 0 when the jobs start, then with 1 as each gram
+           shard is done (a progress bar's ``update``).
+
+        Raises:
+            ValueError: shard counts below 1, ``worker_files`` without a folder, or
+                ``docs`` holding a different number of records than ``sizes``.
         """
         if gram_shards < 1 or record_shards < 1:
             raise ValueError("gram_shards and record_shards must be >= 1")
-        tokens, starts, ends, doc_offset, _ = concatenate(docs)
-        cuts = _record_cuts(doc_offset, record_shards)
-        owners = []
-        for r in range(record_shards):
-            a, b = int(cuts[r]), int(cuts[r + 1])
-            t0, t1 = int(doc_offset[a]), int(doc_offset[b])
-            rshard = RecordShard(
-                shard=r, first=a, tokens=tokens[t0:t1], starts=starts[t0:t1], ends=ends[t0:t1],
-                doc_offset=doc_offset[a : b + 1] - t0,
-            )  # fmt: skip
-            if folder is not None:
-                rshard.save(cls.record_folder(folder, r))
-                rshard = RecordShard.load(cls.record_folder(folder, r))
-            owners.append(rshard)
-        del tokens, starts, ends  # with a folder, only the memory maps hold them now
+        if worker_files and folder is None:
+            raise ValueError("worker_files needs a folder to share the shards through")
+        if sizes is None:
+            docs = list(docs)
+            sizes = [len(doc) for doc in docs]
+        owners = _record_shards(docs, record_cuts(sizes, record_shards), folder)
 
         bounds = hash_bounds(gram_shards)
+        refs: tuple[RecordShard | str, ...] = tuple(owners)
+        outs: list[str | None] = [None] * gram_shards
+        if worker_files:
+            assert folder is not None
+            refs = tuple(str(cls.record_folder(folder, r)) for r in range(record_shards))
+            outs = [str(cls.gram_folder(folder, k)) for k in range(gram_shards)]
+        jobs = [(k, bounds[k], bounds[k + 1], n, exact_n, outs[k], *refs)
+                for k in range(gram_shards)]  # fmt: skip
         shards = []
-        for k in range(gram_shards):
-            shard = _gram_shard(k, bounds[k], bounds[k + 1], owners, n, exact_n)
+        if on_shard is not None:
+            on_shard(0)
+        for k, built in enumerate(map_fn(gram_shard_job, jobs)):
+            if isinstance(built, GramShard) and folder is not None:
+                built.save(cls.gram_folder(folder, k))
             if folder is not None:
-                shard.save(cls.gram_folder(folder, k))
-                shard = GramShard.load(cls.gram_folder(folder, k))
-            shards.append(shard)
+                built = GramShard.load(cls.gram_folder(folder, k))
+            shards.append(built)
+            del built  # with a folder, only the memory map holds the shard now
+            if on_shard is not None:
+                on_shard(1)
         index = cls(n=n, exact_n=exact_n, gram_shards=tuple(shards), record_shards=tuple(owners))
         if folder is not None:
             index._write_params(folder)
         return index
 
 
-def _record_cuts(doc_offset: Any, shards: int) -> Any:
-    """Record ids cutting the records into ``shards`` contiguous ranges of ~equal tokens.
+def record_cuts(sizes: Sequence[int] | Any, shards: int) -> Any:
+    """Record ids cutting the records into ``shards`` contiguous ranges of ~equal size.
 
-    ``shards + 1`` non-decreasing ids from 0 to the number of records; a range is empty
-    only when there are fewer records than shards or one record outweighs a share.
+    ``sizes`` holds one weight per record, known before any record is encoded, so record
+    shards can be cut from the stream of encodings without holding them all. The rule:
+    with ``total`` the sum of the sizes, shard ``r`` (r >= 1) begins at the first record
+    whose predecessors weigh at least ``total * r / shards``. Returns ``shards + 1``
+    non-decreasing ids from 0 to the number of records; a range is empty only when there
+    are fewer records than shards or one record outweighs a share.
+
+    The overlap check weighs a record by its characters: the driver holds the texts, so
+    the weights cost no pass over the encodings, and a record shard's memory (16 bytes per
+    word token) follows its characters closely in prose. Weighing by tokens instead (the
+    default of :meth:`ShardedIndex.build` without ``sizes``) needs every record encoded
+    first; cutting by record count ignores that reports differ in length. Matching
+    results do not depend on the cut: record ids are global and every gram's postings are
+    ordered by them whichever shard a record lands in.
     """
     import numpy as np
 
-    records = len(doc_offset) - 1
-    targets = doc_offset[-1] * np.arange(1, shards, dtype=np.float64) / shards
-    inner = np.minimum(np.searchsorted(doc_offset, targets, side="left"), records)
+    weights = np.asarray(sizes, dtype=np.int64)
+    if shards < 1:
+        raise ValueError("shards must be >= 1")
+    if (weights < 0).any():
+        raise ValueError("record sizes must be >= 0")
+    records = len(weights)
+    offset = np.zeros(records + 1, dtype=np.int64)
+    np.cumsum(weights, out=offset[1:])
+    targets = offset[-1] * np.arange(1, shards, dtype=np.float64) / shards
+    inner = np.minimum(np.searchsorted(offset, targets, side="left"), records)
     return np.concatenate([[0], inner, [records]]).astype(np.int64)
 
 
+def _record_shards(docs: Iterable[Encoded], cuts: Any, folder: Path | None) -> list[RecordShard]:
+    """Record shards assembled from the stream ``docs``, one at a time, at ``cuts``.
+
+    Each shard's encodings are taken from the stream, concatenated and released; with a
+    folder the shard is written there and memory-mapped before the next is taken, so the
+    driver holds one record shard's encodings and their concatenation at a time.
+    """
+    stream = iter(docs)
+    owners = []
+    for r in range(len(cuts) - 1):
+        first, want = int(cuts[r]), int(cuts[r + 1] - cuts[r])
+        part = list(itertools.islice(stream, want))
+        if len(part) < want:
+            raise ValueError(
+                f"the source ended after {first + len(part)} records; "
+                f"its sizes were given for {int(cuts[-1])}"
+            )
+        tokens, starts, ends, doc_offset, _ = concatenate(part)
+        del part
+        rshard = RecordShard(shard=r, first=first, tokens=tokens, starts=starts, ends=ends,
+                             doc_offset=doc_offset)  # fmt: skip
+        del tokens, starts, ends
+        if folder is not None:
+            rshard.save(ShardedIndex.record_folder(folder, r))
+            rshard = RecordShard.load(ShardedIndex.record_folder(folder, r))
+        owners.append(rshard)
+    if next(stream, None) is not None:
+        raise ValueError(
+            f"the source holds more than the {int(cuts[-1])} records its sizes were given for"
+        )
+    return owners
+
+
+def gram_shard_job(args: tuple[Any, ...]) -> GramShard | str:
+    """One gram shard's build, as an executor job.
+
+    ``args``: (shard, low, high, n, exact_n, out, record shard 0, 1, ...), each record
+    shard an object or the folder it was saved in (memory-mapped here, one at a time).
+    With ``out`` (a folder) the shard is written there and ``out`` returned; otherwise
+    the shard itself is returned.
+    """
+    k, low, high, n, exact_n, out, *refs = args
+    owners = (ref if isinstance(ref, RecordShard) else RecordShard.load(Path(ref)) for ref in refs)
+    shard = _gram_shard(k, low, high, owners, n, exact_n)
+    if out is None:
+        return shard
+    shard.save(Path(out))
+    return str(out)
+
+
 def _gram_shard(
-    k: int, low: int, high: int, owners: list[RecordShard], n: int, exact_n: int
+    k: int, low: int, high: int, owners: Iterable[RecordShard], n: int, exact_n: int
 ) -> GramShard:
     """Gram shard ``k``: the n-grams (and exact n-grams) of every record in ``[low, high)``.
 
-    The n-gram hashes are computed per record shard, kept only where they fall in the
-    range, and concatenated in record order; a stable sort by hash then gives each gram's
-    postings in (record, position) order, as in the unsharded index.
+    The n-gram hashes are computed per record shard (``owners`` in record order, taken one
+    at a time), kept only where they fall in the range, and concatenated in record order;
+    a stable sort by hash then gives each gram's postings in (record, position) order, as
+    in the unsharded index.
     """
     import numpy as np
 

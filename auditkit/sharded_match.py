@@ -35,12 +35,12 @@ which a local pool worker memory-maps (:func:`gram_shard_for`, :func:`record_sha
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditkit.index_shards import GramShard, RecordShard, ShardedIndex, shard_of
+from auditkit.index_shards import GramShard, MapFn, RecordShard, ShardedIndex, shard_of
 from auditkit.ngram_index import Encoded, encode
 from auditkit.overlap_match import (
     Match,
@@ -68,9 +68,6 @@ from auditkit.text import ngram_hashes
 #: crosses a shard boundary, instead of every shard. The driver holds one wave's phase A
 #: answers (the postings) at a time.
 WAVE = 16
-
-#: ``map(fn, jobs)`` of an executor: results in job order.
-MapFn = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
 
 # -- loading shards in workers ---------------------------------------------------------
 

@@ -19,13 +19,16 @@ index object itself is passed, and the executor puts it in the object store once
 
 With ``index_shards`` > 1 the index is built as shards instead
 (:mod:`auditkit.index_shards`: n-gram shards by hash range, record shards by record range),
-written to a temporary folder shard by shard, and records are matched in phases where each
-job touches one shard (:mod:`auditkit.sharded_match`); results are identical. Each job gets
-its shard's folder (local pool workers memory-map it) or, under Ray, the shard object.
+written to a temporary folder shard by shard: record shards on the driver from the stream
+of encoded source batches, cut by the texts' lengths, then one executor job per n-gram
+shard. Records are matched in phases where each job touches one shard
+(:mod:`auditkit.sharded_match`); results are identical. Each job gets its shard's folder
+(local pool workers memory-map it) or, under Ray, the shard object.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import weakref
@@ -280,26 +283,25 @@ class OverlapCheck(Check):
         """:meth:`analyse` with a sharded index: phased matching, one shard per job.
 
         The shards are written to a temporary folder as they are built (the driver never
-        holds the whole index) and memory-mapped; the folder goes when the index does
+        holds the whole index, nor the concatenated source; the n-gram shards are built in
+        executor jobs) and memory-mapped; the folder goes when the index does
         (evidence reads source offsets from the record shards after matching).
         """
         cfg: OverlapConfig = self.config  # type: ignore[assignment]
         source = context.source
         assert source is not None  # guaranteed by `requires`
         folder = Path(tempfile.mkdtemp(prefix="auditkit-shards-"))
+        # As unsharded: pool workers memory-map the folders, Ray workers get the objects.
+        worker_files = context.executor.workers > 1 and context.executor.local_files
         try:
-            index = ShardedIndex.build(
-                self._encode(context, source.records), cfg.seed_ngram, cfg.ngram,
-                cfg.index_shards, cfg.record_shards or cfg.index_shards, folder=folder,
-            )  # fmt: skip
+            index = self._build_shards(context, folder, worker_files)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         weakref.finalize(index, shutil.rmtree, folder, True)
         grams: list[Any] = list(index.gram_shards)
         owners: list[Any] = list(index.record_shards)
-        # As unsharded: pool workers memory-map the folders, Ray workers get the objects.
-        if context.executor.workers > 1 and context.executor.local_files:
+        if worker_files:
             grams = [str(index.gram_folder(folder, k)) for k in range(len(grams))]
             owners = [str(index.record_folder(folder, r)) for r in range(len(owners))]
         roles = [("synthetic", context.synthetic.records)]
@@ -326,6 +328,38 @@ class OverlapCheck(Check):
         synthetic = matched[: len(context.synthetic.records)]
         holdout = matched[len(synthetic) :] if context.holdout else None
         return OverlapAnalysis(index, source.records, synthetic, holdout)
+
+    def _build_shards(
+        self, context: CheckContext, folder: Path, worker_files: bool
+    ) -> ShardedIndex:
+        """The sharded index, built into ``folder``: n-gram shards as executor jobs.
+
+        Record shards are cut by the source texts' lengths (known before encoding, so
+        they are assembled from the stream of encoded batches).
+        """
+        import numpy as np
+
+        cfg: OverlapConfig = self.config  # type: ignore[assignment]
+        source = context.source
+        assert source is not None  # guaranteed by `requires`
+        records = source.records
+        sizes = np.fromiter((len(r.text) for r in records), dtype=np.int64, count=len(records))
+        with contextlib.ExitStack() as stack:
+            bars: list[Any] = []
+
+            def shard_done(n: int) -> None:
+                # Opened when the n-gram shard jobs start (n = 0), once the source's
+                # encoding bar has closed.
+                if not bars:
+                    label = "overlap: building n-gram shards"
+                    bars.append(stack.enter_context(context.progress.bar(label, cfg.index_shards)))
+                bars[0].update(n)
+
+            return ShardedIndex.build(
+                self._encode(context, records), cfg.seed_ngram, cfg.ngram, cfg.index_shards,
+                cfg.record_shards or cfg.index_shards, folder=folder, sizes=sizes,
+                map_fn=context.executor.map, worker_files=worker_files, on_shard=shard_done,
+            )  # fmt: skip
 
     def run(self, context: CheckContext) -> CheckResult:
         """Index the source, match every synthetic (and holdout) record, calibrate."""

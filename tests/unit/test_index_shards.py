@@ -8,7 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from auditkit.index_shards import HASH_SPACE, ShardedIndex, hash_bounds, shard_of
+from auditkit.executor import LocalExecutor
+from auditkit.index_shards import HASH_SPACE, ShardedIndex, hash_bounds, record_cuts, shard_of
 from auditkit.ngram_index import SourceIndex, encode
 from auditkit.overlap_match import MatchParams, match_record
 from auditkit.sharded_match import match_sharded
@@ -215,3 +216,105 @@ def test_waves_of_batches_give_the_same_results(monkeypatch):
     monkeypatch.setattr(sharded_match, "WAVE", 2)  # 10 records in batches of 2: 3 waves
     index = ShardedIndex.build(ENCODED, 4, 8, 3, 2)
     assert sharded(index, P, batch=2) == REFERENCE[P]
+
+
+# -- building: record shards from a stream, gram shards as executor jobs -----------------
+
+
+@pytest.mark.parametrize(
+    ("sizes", "shards", "cuts"),
+    [
+        ([5, 5, 5, 5], 2, [0, 2, 4]),  # shard 1 starts where 10 of 20 precede
+        ([5, 5, 5, 5], 4, [0, 1, 2, 3, 4]),
+        ([10, 1, 1, 1, 1], 2, [0, 1, 5]),  # one record outweighs a share
+        ([1, 1, 1, 1, 10], 2, [0, 5, 5]),  # no record has 7 before it: an empty range
+        ([3, 3], 5, [0, 1, 1, 2, 2, 2]),  # more shards than records: empty ranges
+        ([], 3, [0, 0, 0, 0]),
+        ([0, 0, 4, 0], 2, [0, 3, 4]),  # the first record preceded by >= 2 is record 3
+    ],
+)
+def test_record_cuts_follow_the_documented_rule(sizes, shards, cuts):
+    assert record_cuts(sizes, shards).tolist() == cuts
+
+
+def test_record_cuts_reject_bad_arguments():
+    with pytest.raises(ValueError, match="shards must be >= 1"):
+        record_cuts([1, 2], 0)
+    with pytest.raises(ValueError, match="sizes must be >= 0"):
+        record_cuts([1, -2], 2)
+
+
+def assert_same_shards(built, want):
+    """Every array of every shard equal, shard for shard, and the same cut and bounds."""
+    assert (built.n, built.exact_n, built.bounds) == (want.n, want.exact_n, want.bounds)
+    assert [s.first for s in built.record_shards] == [s.first for s in want.record_shards]
+    pairs = [*zip(built.gram_shards, want.gram_shards, strict=True),
+             *zip(built.record_shards, want.record_shards, strict=True)]  # fmt: skip
+    for mine, theirs in pairs:
+        for name in theirs.ARRAYS:
+            a, b = getattr(mine, name), getattr(theirs, name)
+            assert a.dtype == b.dtype and np.array_equal(a, b), name
+
+
+CHARS = [len(t) for t in SOURCE]
+
+
+def test_record_shards_cut_from_a_stream_by_the_given_sizes(tmp_path):
+    want = ShardedIndex.build(ENCODED, 4, 8, 3, 4)  # weighed by tokens, all at hand
+    stream = (enc for enc in ENCODED)  # a generator: the encodings arrive one by one
+    built = ShardedIndex.build(stream, 4, 8, 3, 4, folder=tmp_path, sizes=CHARS)
+    cuts = record_cuts(CHARS, 4).tolist()
+    assert [s.first for s in built.record_shards] == cuts[:-1]
+    assert [s.records for s in built.record_shards] == np.diff(cuts).tolist()
+    # The cut is by characters here, by tokens there; the gram shards do not depend on it.
+    for mine, theirs in zip(built.gram_shards, want.gram_shards, strict=True):
+        for name in theirs.ARRAYS:
+            assert np.array_equal(getattr(mine, name), getattr(theirs, name)), name
+    for record in range(INDEX.records):
+        assert np.array_equal(built.record_tokens(record), INDEX.record_tokens(record))
+    assert sharded(built, P) == REFERENCE[P]
+
+
+def test_a_stream_that_does_not_match_its_sizes_is_an_error():
+    with pytest.raises(ValueError, match="ended after 79 records; its sizes were given for 80"):
+        ShardedIndex.build(iter(ENCODED[:-1]), 4, 8, 2, 3, sizes=CHARS)
+    with pytest.raises(ValueError, match="more than the 79 records its sizes"):
+        ShardedIndex.build(iter(ENCODED), 4, 8, 2, 3, sizes=CHARS[:-1])
+    with pytest.raises(ValueError, match="worker_files needs a folder"):
+        ShardedIndex.build(ENCODED, 4, 8, 2, 3, worker_files=True)
+
+
+@pytest.mark.parametrize("worker_files", [False, True], ids=["objects", "folders"])
+def test_gram_shards_built_in_pickled_jobs_equal_the_in_process_build(tmp_path, worker_files):
+    want = ShardedIndex.build(ENCODED, 4, 8, 5, 3)
+    done = []
+    built = ShardedIndex.build(ENCODED, 4, 8, 5, 3, folder=tmp_path, map_fn=pickled_map,
+                               worker_files=worker_files, on_shard=done.append)  # fmt: skip
+    assert_same_shards(built, want)
+    assert done == [0, 1, 1, 1, 1, 1]
+    assert all(isinstance(s.post_record, np.memmap) for s in built.gram_shards)
+    assert_same_shards(ShardedIndex.load(tmp_path), want)
+
+
+def test_gram_shards_built_on_two_local_workers_equal_the_in_process_build(tmp_path):
+    want = ShardedIndex.build(ENCODED, 4, 8, 4, 3)
+    with LocalExecutor(2) as executor:
+        # Jobs given the record shards' folders, writing their gram shard there; and jobs
+        # given the objects, returning theirs through the pool (as under Ray).
+        on_disk = ShardedIndex.build(iter(ENCODED), 4, 8, 4, 3, folder=tmp_path / "files",
+                                     sizes=[len(e) for e in ENCODED], map_fn=executor.map,
+                                     worker_files=True)  # fmt: skip
+        returned = ShardedIndex.build(ENCODED, 4, 8, 4, 3, folder=tmp_path / "objects",
+                                      map_fn=executor.map)  # fmt: skip
+    assert_same_shards(on_disk, want)
+    assert_same_shards(returned, want)
+
+
+@pytest.mark.slow
+def test_gram_shards_built_on_ray_equal_the_in_process_build(tmp_path, request):
+    pytest.importorskip("ray")
+    executor = request.getfixturevalue("ray_runtime")
+    want = ShardedIndex.build(ENCODED, 4, 8, 3, 2)
+    built = ShardedIndex.build(iter(ENCODED), 4, 8, 3, 2, folder=tmp_path,
+                               sizes=[len(e) for e in ENCODED], map_fn=executor.map)  # fmt: skip
+    assert_same_shards(built, want)
