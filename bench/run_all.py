@@ -13,8 +13,8 @@ Sizes of the full run (each can be raised for a bigger machine, see --help):
     --growth 1000,10000,100000   source sizes of the growth series (fresh process each)
     --growth-synthetic 200 synthetic reports matched at each growth size
     --growth-budget 60     seconds of matching per size before the rest is extrapolated
-Sized to fit about 15 minutes on 2 idle cores (judged from the stage costs, not timed on
-an idle machine); on a shared machine pass smaller sizes, as bench/RESULTS.md records.
+The full run took 266 s on 2 idle cores (2026-11-28, bench/RESULTS.md); on a shared
+machine pass smaller sizes, as bench/RESULTS.md then records.
 Bigger, e.g. on a 16-core machine with 64 GB: ``--phi-docs 1000 --source 100000
 --synthetic 10000 --growth 1000,10000,100000,1000000 --growth-synthetic 10000
 --growth-budget 600``.
