@@ -39,6 +39,25 @@ def fixtures_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def fixture_slices():
+    """Write the first ``n`` records of shipped corpora into a folder, one file per role.
+
+    Called as ``fixture_slices(folder, {"synthetic": ("synthetic_leaky", 24), ...})``;
+    returns ``{role: path}``. Small slices keep engine and sharding tests short.
+    """
+
+    def write(folder: Path, sizes: dict[str, tuple[str, int]]) -> dict[str, Path]:
+        out = {}
+        for role, (name, n) in sizes.items():
+            lines = (FIXTURES / f"{name}.jsonl").read_text().splitlines(keepends=True)
+            out[role] = folder / f"{role}.jsonl"
+            out[role].write_text("".join(lines[:n]))
+        return out
+
+    return write
+
+
+@pytest.fixture(scope="session")
 def leaky_bundle(shared_tmp):
     """One signed bundle of the leaky fixture (strict policy, seed 7), shared by every test.
 

@@ -16,16 +16,13 @@ SETTINGS = {"embeddings": False, "batch_size": 8}
 
 
 @pytest.fixture(scope="module")
-def corpora(fixtures_dir, tmp_path_factory):
+def corpora(fixture_slices, tmp_path_factory):
     """Slices of the leaky fixture, the source and the holdout (planted copies included)."""
-    folder = tmp_path_factory.mktemp("sharded")
-    out = {}
-    for role, name, n in (("synthetic", "synthetic_leaky", 40), ("source", "source", 120),
-                          ("holdout", "holdout", 24)):  # fmt: skip
-        lines = (fixtures_dir / f"{name}.jsonl").read_text().splitlines(keepends=True)
-        out[role] = folder / f"{role}.jsonl"
-        out[role].write_text("".join(lines[:n]))
-    return out
+    return fixture_slices(
+        tmp_path_factory.mktemp("sharded"),
+        {"synthetic": ("synthetic_leaky", 40), "source": ("source", 120),
+         "holdout": ("holdout", 24)},
+    )  # fmt: skip
 
 
 def _run(corpora, shards, **kwargs):

@@ -17,18 +17,17 @@ def auditkit(*args, env=None):
 
 
 def test_ray_and_local_write_byte_identical_results(
-    tmp_path, fixtures_dir, repo_policy, ray_runtime
+    tmp_path, fixture_slices, repo_policy, ray_runtime
 ):
     # No PHI cache: both engines must really scan (a cache hit would skip the executor).
     # Embeddings run on the driver under either engine, so they may come from the cache.
     env = {**os.environ, "AUDITKIT_NO_CACHE": "phi"}
     # A slice of each fixture keeps the two audits short; enough for several batches.
-    corpora = {}
-    for role, name, n in (("synthetic", "synthetic_leaky", 24), ("source", "source", 60),
-                          ("holdout", "holdout", 24)):  # fmt: skip
-        lines = (fixtures_dir / f"{name}.jsonl").read_text().splitlines(keepends=True)
-        corpora[role] = tmp_path / f"{role}.jsonl"
-        corpora[role].write_text("".join(lines[:n]))
+    corpora = fixture_slices(
+        tmp_path,
+        {"synthetic": ("synthetic_leaky", 24), "source": ("source", 60),
+         "holdout": ("holdout", 24)},
+    )  # fmt: skip
     common = [
         "--synthetic", str(corpora["synthetic"]),
         "--source", str(corpora["source"]),
