@@ -51,7 +51,9 @@ from auditkit.ngram_index import (
     _record_counts,
     concatenate,
     frequency,
+    load_arrays,
     lookup_sorted,
+    save_arrays,
 )
 
 #: Size of the n-gram hash space (hashes are uint64).
@@ -76,6 +78,13 @@ def shard_of(hashes: Any, bounds: list[int]) -> Any:
     return np.searchsorted(inner, hashes, side="right")
 
 
+def record_owner(firsts: Any, records: Any) -> Any:
+    """The record shard of each global record id, given each shard's first id (ascending)."""
+    import numpy as np
+
+    return np.searchsorted(firsts, records, side="right") - 1
+
+
 def _in_range(hashes: Any, low: int, high: int) -> Any:
     """Mask of the hashes in ``[low, high)`` (``high`` may be 2**64)."""
     import numpy as np
@@ -84,21 +93,6 @@ def _in_range(hashes: Any, low: int, high: int) -> Any:
     if high < HASH_SPACE:
         mask &= hashes < np.uint64(high)
     return mask
-
-
-def _save_arrays(obj: Any, folder: Path, names: tuple[str, ...], params: str) -> None:
-    import numpy as np
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        np.save(folder / f"{name}.npy", getattr(obj, name))
-    (folder / "params.txt").write_text(params + "\n")
-
-
-def _load_arrays(folder: Path, names: tuple[str, ...]) -> dict[str, Any]:
-    import numpy as np
-
-    return {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in names}
 
 
 class _Arrays:
@@ -157,14 +151,14 @@ class GramShard(_Arrays):
     def save(self, folder: Path) -> None:
         """Write the shard as .npy files for :meth:`load`."""
         params = f"{self.shard} {self.low} {self.high} {self.n} {self.exact_n}"
-        _save_arrays(self, folder, self.ARRAYS, params)
+        save_arrays(self, folder, self.ARRAYS, params)
 
     @classmethod
     def load(cls, folder: Path) -> GramShard:
         """Memory-map a shard written by :meth:`save` (read-only, shared page cache)."""
         shard, low, high, n, exact_n = (int(v) for v in (folder / "params.txt").read_text().split())
         return cls(shard=shard, low=low, high=high, n=n, exact_n=exact_n,
-                   **_load_arrays(folder, cls.ARRAYS))  # fmt: skip
+                   **load_arrays(folder, cls.ARRAYS))  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -201,13 +195,13 @@ class RecordShard(_Arrays):
 
     def save(self, folder: Path) -> None:
         """Write the shard as .npy files for :meth:`load`."""
-        _save_arrays(self, folder, self.ARRAYS, f"{self.shard} {self.first}")
+        save_arrays(self, folder, self.ARRAYS, f"{self.shard} {self.first}")
 
     @classmethod
     def load(cls, folder: Path) -> RecordShard:
         """Memory-map a shard written by :meth:`save` (read-only, shared page cache)."""
         shard, first = (int(v) for v in (folder / "params.txt").read_text().split())
-        return cls(shard=shard, first=first, **_load_arrays(folder, cls.ARRAYS))
+        return cls(shard=shard, first=first, **load_arrays(folder, cls.ARRAYS))
 
 
 @dataclass(eq=False)
@@ -237,10 +231,7 @@ class ShardedIndex:
 
     def record_shard(self, record: int) -> RecordShard:
         """The record shard owning a global record id."""
-        import numpy as np
-
-        firsts = self.record_firsts()
-        shard = self.record_shards[int(np.searchsorted(firsts, record, side="right")) - 1]
+        shard = self.record_shards[int(record_owner(self.record_firsts(), record))]
         if not shard.owns(record):
             raise IndexError(f"source record {record} is not in the index")
         return shard

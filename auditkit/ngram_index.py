@@ -312,21 +312,30 @@ class SourceIndex:
 
     def save(self, folder: Path) -> None:
         """Write the arrays as .npy files for :meth:`load` (memory-mapped) in workers."""
-        import numpy as np
-
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in self._ARRAYS:
-            np.save(folder / f"{name}.npy", getattr(self, name))
-        (folder / "params.txt").write_text(f"{self.n} {self.exact_n}\n")
+        save_arrays(self, folder, self._ARRAYS, f"{self.n} {self.exact_n}")
 
     @classmethod
     def load(cls, folder: Path) -> SourceIndex:
         """Memory-map an index written by :meth:`save` (read-only, shared page cache)."""
-        import numpy as np
-
         n, exact_n = (int(v) for v in (folder / "params.txt").read_text().split())
-        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in cls._ARRAYS}
-        return cls(n=n, exact_n=exact_n, **arrays)
+        return cls(n=n, exact_n=exact_n, **load_arrays(folder, cls._ARRAYS))
+
+
+def save_arrays(obj: Any, folder: Path, names: tuple[str, ...], params: str) -> None:
+    """Write ``obj``'s arrays ``names`` as .npy files and ``params`` as params.txt."""
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        np.save(folder / f"{name}.npy", getattr(obj, name))
+    (folder / "params.txt").write_text(params + "\n")
+
+
+def load_arrays(folder: Path, names: tuple[str, ...]) -> dict[str, Any]:
+    """Memory-map (read-only) the arrays :func:`save_arrays` wrote."""
+    import numpy as np
+
+    return {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in names}
 
 
 def _gram_hashes(tokens: Any, n: int) -> Any:

@@ -34,13 +34,19 @@ which a local pool worker memory-maps (:func:`gram_shard_for`, :func:`record_sha
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditkit.index_shards import GramShard, MapFn, RecordShard, ShardedIndex, shard_of
+from auditkit.index_shards import (
+    GramShard,
+    MapFn,
+    RecordShard,
+    ShardedIndex,
+    record_owner,
+    shard_of,
+)
 from auditkit.ngram_index import Encoded, encode
 from auditkit.overlap_match import (
     Match,
@@ -268,19 +274,18 @@ def merge_batch(
     return plans
 
 
-def route(plans: list[RecordPlan], firsts: list[int]) -> dict[int, list[Request]]:
+def route(plans: list[RecordPlan], firsts: Any) -> dict[int, list[Request]]:
     """Group the batch's phase C work by the record shard owning each source record.
 
-    ``firsts`` holds each record shard's first record id, ascending. A record's seeds are
-    split by owner keeping their order: clustering is per source record, so each shard
-    clusters its part exactly as the unsharded matcher would.
+    ``firsts`` holds each record shard's first record id, ascending
+    (:meth:`ShardedIndex.record_firsts`). A record's seeds are split by owner keeping
+    their order: clustering is per source record, so each shard clusters its part
+    exactly as the unsharded matcher would.
     """
     import numpy as np
 
-    edges = np.array(firsts[1:], dtype=np.int64)
-
     def owner(record: int) -> int:
-        return bisect.bisect_right(firsts, record) - 1
+        return int(record_owner(firsts, record))
 
     by_shard: dict[int, dict[int, tuple[Any, list[Any], list[Any]]]] = {}
     for i, plan in enumerate(plans):
@@ -290,7 +295,7 @@ def route(plans: list[RecordPlan], firsts: list[int]) -> dict[int, list[Request]
 
         si, sr, sj = plan.seeds
         if len(sr):
-            shard_ids = np.searchsorted(edges, sr, side="right")
+            shard_ids = record_owner(firsts, sr)
             for shard in np.unique(shard_ids).tolist():
                 mine = shard_ids == shard
                 work(shard)[0].append((si[mine], sr[mine], sj[mine]))
@@ -453,7 +458,7 @@ def match_sharded(
 
     # Phase C: one job per (batch, record shard) the batch's plans ask something of, shard
     # by shard within each wave. A record's answers thus arrive in record shard order.
-    firsts = [s.first for s in index.record_shards]
+    firsts = index.record_firsts()
     routes = [route(batch_plans, firsts) for batch_plans in plans]
     # One object each per batch, shared by its jobs (Ray puts each in its store once).
     tokens = [[e.tokens for e in q.encodings] for q in queries]
